@@ -1,0 +1,18 @@
+//! The SQLite store of evolve: the schema's only reader and writer.
+//!
+//! [`Store`] opens (or creates) a database, applies the embedded migrations from
+//! the workspace's `migrations/` folder and refuses a database that a newer build
+//! migrated. Datasets and problems are written through [`Store::import_problems`],
+//! one transaction per call; [`Store::query`] runs a user's ad-hoc SQL for
+//! `evolve sql`.
+#![deny(missing_docs)]
+
+pub use crate::datasets::{DatasetSummary, ImportReport, NewDataset, NewProblem, Problem, SplitReport};
+pub use crate::db::{SCHEMA_VERSION, Store};
+pub use crate::error::{Error, Result};
+pub use crate::query::{Cell, Rows};
+
+mod datasets;
+mod db;
+mod error;
+mod query;
