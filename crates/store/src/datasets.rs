@@ -103,8 +103,18 @@ impl Store {
     /// Problems already stored under the same external id are skipped when
     /// identical; if one differs, nothing is written and
     /// [`Error::ProblemDiffers`] names it.
-    pub async fn import_problems(&self, dataset: &NewDataset, problems: &[NewProblem]) -> Result<ImportReport> {
-        let ctx = || format!("importing dataset {} into {}", dataset.name, self.path().display());
+    pub async fn import_problems(
+        &self,
+        dataset: &NewDataset,
+        problems: &[NewProblem],
+    ) -> Result<ImportReport> {
+        let ctx = || {
+            format!(
+                "importing dataset {} into {}",
+                dataset.name,
+                self.path().display()
+            )
+        };
         let mut tx = self.pool.begin().await.context(ctx)?;
         sqlx::query(
             "INSERT INTO datasets (name, format, source) VALUES (?1, ?2, ?3)
@@ -122,17 +132,21 @@ impl Store {
             .await
             .context(ctx)?;
 
-        let stored: HashMap<String, (String, String)> =
-            sqlx::query("SELECT external_id, question, gold_answer FROM problems WHERE dataset_id = ?1")
-                .bind(dataset_id)
-                .fetch_all(&mut *tx)
-                .await
-                .context(ctx)?
-                .into_iter()
-                .map(|row| (row.get(0), (row.get(1), row.get(2))))
-                .collect();
+        let stored: HashMap<String, (String, String)> = sqlx::query(
+            "SELECT external_id, question, gold_answer FROM problems WHERE dataset_id = ?1",
+        )
+        .bind(dataset_id)
+        .fetch_all(&mut *tx)
+        .await
+        .context(ctx)?
+        .into_iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+        .collect();
 
-        let mut report = ImportReport { added: 0, unchanged: 0 };
+        let mut report = ImportReport {
+            added: 0,
+            unchanged: 0,
+        };
         for problem in problems {
             if let Some((question, gold)) = stored.get(&problem.external_id) {
                 let field = if *question != problem.question {
@@ -217,7 +231,13 @@ impl Store {
     /// seed gives the same split on any machine and after re-imports. A dataset
     /// already split another way is refused unless `force`, and never re-split once
     /// search trees or evaluation results refer to its problems.
-    pub async fn split_dataset(&self, dataset: &str, held_out: usize, seed: u64, force: bool) -> Result<SplitReport> {
+    pub async fn split_dataset(
+        &self,
+        dataset: &str,
+        held_out: usize,
+        seed: u64,
+        force: bool,
+    ) -> Result<SplitReport> {
         let ctx = || format!("splitting dataset {dataset}");
         let dataset_id = self.dataset_id(dataset).await?;
         let mut tx = self.pool.begin().await.context(ctx)?;
@@ -239,15 +259,20 @@ impl Store {
                 ids.len()
             )));
         }
-        let unsplit: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM problems WHERE dataset_id = ?1 AND split IS NULL")
-                .bind(dataset_id)
-                .fetch_one(&mut *tx)
-                .await
-                .context(ctx)?;
+        let unsplit: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM problems WHERE dataset_id = ?1 AND split IS NULL",
+        )
+        .bind(dataset_id)
+        .fetch_one(&mut *tx)
+        .await
+        .context(ctx)?;
         let same = old_seed == Some(seed as i64) && old_held_out == Some(held_out as i64);
         if same && unsplit == 0 {
-            return Ok(SplitReport { pool: ids.len() - held_out, held_out, changed: false });
+            return Ok(SplitReport {
+                pool: ids.len() - held_out,
+                held_out,
+                changed: false,
+            });
         }
         if let (Some(s), Some(h)) = (old_seed, old_held_out) {
             if !same && !force {
@@ -271,7 +296,10 @@ impl Store {
             }
         }
 
-        let mut order: Vec<(u64, i64)> = ids.iter().map(|(id, ext)| (split_key(seed, ext), *id)).collect();
+        let mut order: Vec<(u64, i64)> = ids
+            .iter()
+            .map(|(id, ext)| (split_key(seed, ext), *id))
+            .collect();
         order.sort_unstable();
         for (rank, (_, id)) in order.iter().enumerate() {
             let split = if rank < held_out { "held-out" } else { "pool" };
@@ -290,7 +318,11 @@ impl Store {
             .await
             .context(ctx)?;
         tx.commit().await.context(ctx)?;
-        Ok(SplitReport { pool: ids.len() - held_out, held_out, changed: true })
+        Ok(SplitReport {
+            pool: ids.len() - held_out,
+            held_out,
+            changed: true,
+        })
     }
 
     async fn dataset_id(&self, name: &str) -> Result<i64> {
@@ -333,7 +365,11 @@ mod tests {
     }
 
     fn dataset(name: &str) -> NewDataset {
-        NewDataset { name: name.into(), format: "generic".into(), source: None }
+        NewDataset {
+            name: name.into(),
+            format: "generic".into(),
+            source: None,
+        }
     }
 
     async fn store() -> (tempfile::TempDir, Store) {
@@ -346,14 +382,35 @@ mod tests {
     async fn import_is_idempotent_and_rejects_changed_problems_whole() {
         let (_dir, store) = store().await;
         let problems: Vec<_> = (0..10).map(|i| problem(i, &(i + 1).to_string())).collect();
-        let report = store.import_problems(&dataset("d"), &problems).await.unwrap();
-        assert_eq!(report, ImportReport { added: 10, unchanged: 0 });
-        let report = store.import_problems(&dataset("d"), &problems).await.unwrap();
-        assert_eq!(report, ImportReport { added: 0, unchanged: 10 });
+        let report = store
+            .import_problems(&dataset("d"), &problems)
+            .await
+            .unwrap();
+        assert_eq!(
+            report,
+            ImportReport {
+                added: 10,
+                unchanged: 0
+            }
+        );
+        let report = store
+            .import_problems(&dataset("d"), &problems)
+            .await
+            .unwrap();
+        assert_eq!(
+            report,
+            ImportReport {
+                added: 0,
+                unchanged: 10
+            }
+        );
 
         let mut changed: Vec<_> = (0..12).map(|i| problem(i, &(i + 1).to_string())).collect();
         changed[5].gold_answer = "wrong".into();
-        let err = store.import_problems(&dataset("d"), &changed).await.unwrap_err();
+        let err = store
+            .import_problems(&dataset("d"), &changed)
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::ProblemDiffers { ref external_id, .. } if external_id == "5"));
         // Problems 10 and 11 came before nothing was committed.
         assert_eq!(store.problems("d", None).await.unwrap().len(), 10);
@@ -363,24 +420,42 @@ mod tests {
     async fn split_is_deterministic_and_guarded() {
         let (_dir, store) = store().await;
         let problems: Vec<_> = (0..100).map(|i| problem(i, "1")).collect();
-        store.import_problems(&dataset("d"), &problems).await.unwrap();
+        store
+            .import_problems(&dataset("d"), &problems)
+            .await
+            .unwrap();
         let report = store.split_dataset("d", 20, 7, false).await.unwrap();
-        assert_eq!((report.pool, report.held_out, report.changed), (80, 20, true));
+        assert_eq!(
+            (report.pool, report.held_out, report.changed),
+            (80, 20, true)
+        );
         let first: Vec<_> = store.problems("d", Some("held-out")).await.unwrap();
         assert_eq!(first.len(), 20);
-        assert!(!store.split_dataset("d", 20, 7, false).await.unwrap().changed);
+        assert!(
+            !store
+                .split_dataset("d", 20, 7, false)
+                .await
+                .unwrap()
+                .changed
+        );
         assert!(store.split_dataset("d", 20, 8, false).await.is_err());
 
         // The same seed on a fresh database picks the same problems.
         let (_dir2, other) = self::store().await;
-        other.import_problems(&dataset("d"), &problems).await.unwrap();
+        other
+            .import_problems(&dataset("d"), &problems)
+            .await
+            .unwrap();
         other.split_dataset("d", 20, 7, false).await.unwrap();
         let again: Vec<_> = other.problems("d", Some("held-out")).await.unwrap();
         let ids = |ps: &[Problem]| ps.iter().map(|p| p.external_id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&first), ids(&again));
 
         store.split_dataset("d", 30, 8, true).await.unwrap();
-        assert_eq!(store.problems("d", Some("held-out")).await.unwrap().len(), 30);
+        assert_eq!(
+            store.problems("d", Some("held-out")).await.unwrap().len(),
+            30
+        );
         assert!(store.split_dataset("d", 100, 8, true).await.is_err());
     }
 }

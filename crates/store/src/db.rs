@@ -32,7 +32,9 @@ impl Store {
     /// Opens an existing database for reading and writing, applying pending migrations.
     pub async fn open(path: &Path) -> Result<Store> {
         if !path.exists() {
-            return Err(Error::Missing { path: path.to_owned() });
+            return Err(Error::Missing {
+                path: path.to_owned(),
+            });
         }
         Self::connect(path, false, false).await
     }
@@ -40,7 +42,9 @@ impl Store {
     /// Opens an existing database read-only; nothing is migrated or written.
     pub async fn open_read_only(path: &Path) -> Result<Store> {
         if !path.exists() {
-            return Err(Error::Missing { path: path.to_owned() });
+            return Err(Error::Missing {
+                path: path.to_owned(),
+            });
         }
         Self::connect(path, false, true).await
     }
@@ -52,7 +56,9 @@ impl Store {
 
     /// Highest migration version applied to this database.
     pub async fn schema_version(&self) -> Result<i64> {
-        applied_version(&self.pool, &self.path).await.map(|v| v.unwrap_or(0))
+        applied_version(&self.pool, &self.path)
+            .await
+            .map(|v| v.unwrap_or(0))
     }
 
     /// Closes the pool, checkpointing the WAL.
@@ -78,13 +84,19 @@ impl Store {
             .connect_with(options)
             .await
             .context(|| format!("opening database {}", path.display()))?;
-        let store = Store { pool, path: path.to_owned() };
+        let store = Store {
+            pool,
+            path: path.to_owned(),
+        };
         store.check_schema().await?;
         if !read_only {
             MIGRATOR
                 .run(&store.pool)
                 .await
-                .map_err(|source| Error::Migrate { path: path.to_owned(), source })?;
+                .map_err(|source| Error::Migrate {
+                    path: path.to_owned(),
+                    source,
+                })?;
         }
         Ok(store)
     }
@@ -106,7 +118,9 @@ impl Store {
                 .await
                 .context(|| format!("reading database {}", self.path.display()))?;
                 if tables > 0 {
-                    Err(Error::Foreign { path: self.path.clone() })
+                    Err(Error::Foreign {
+                        path: self.path.clone(),
+                    })
                 } else {
                     Ok(())
                 }
@@ -141,7 +155,10 @@ mod tests {
     #[test]
     fn schema_version_matches_the_newest_migration() {
         let newest = MIGRATOR.iter().map(|m| m.version).max().unwrap();
-        assert_eq!(newest, SCHEMA_VERSION, "bump SCHEMA_VERSION with each migration");
+        assert_eq!(
+            newest, SCHEMA_VERSION,
+            "bump SCHEMA_VERSION with each migration"
+        );
     }
 
     #[tokio::test]
@@ -174,7 +191,10 @@ mod tests {
             Store::open_read_only(&path).await,
         ] {
             let message = result.unwrap_err().to_string();
-            assert!(message.contains("99") && message.contains(&SCHEMA_VERSION.to_string()), "{message}");
+            assert!(
+                message.contains("99") && message.contains(&SCHEMA_VERSION.to_string()),
+                "{message}"
+            );
         }
     }
 
@@ -186,14 +206,21 @@ mod tests {
             let pool = SqlitePool::connect(&format!("sqlite://{}?mode=rwc", foreign.display()))
                 .await
                 .unwrap();
-            sqlx::query("CREATE TABLE t (x)").execute(&pool).await.unwrap();
+            sqlx::query("CREATE TABLE t (x)")
+                .execute(&pool)
+                .await
+                .unwrap();
             pool.close().await;
         }
         let message = Store::open(&foreign).await.unwrap_err().to_string();
         assert!(message.contains("not an evolve database"), "{message}");
 
         let corrupt = dir.path().join("corrupt.db");
-        std::fs::write(&corrupt, b"this is not sqlite at all, just some bytes long enough").unwrap();
+        std::fs::write(
+            &corrupt,
+            b"this is not sqlite at all, just some bytes long enough",
+        )
+        .unwrap();
         let message = Store::open(&corrupt).await.unwrap_err().to_string();
         assert!(message.contains("corrupt.db"), "{message}");
 

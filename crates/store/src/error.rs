@@ -76,6 +76,9 @@ pub(crate) trait SqlxContext<T> {
 
 impl<T> SqlxContext<T> for std::result::Result<T, sqlx::Error> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Sqlx { context: what(), source })
+        self.map_err(|source| Error::Sqlx {
+            context: what(),
+            source,
+        })
     }
 }

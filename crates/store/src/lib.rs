@@ -7,7 +7,9 @@
 //! `evolve sql`.
 #![deny(missing_docs)]
 
-pub use crate::datasets::{DatasetSummary, ImportReport, NewDataset, NewProblem, Problem, SplitReport};
+pub use crate::datasets::{
+    DatasetSummary, ImportReport, NewDataset, NewProblem, Problem, SplitReport,
+};
 pub use crate::db::{SCHEMA_VERSION, Store};
 pub use crate::error::{Error, Result};
 pub use crate::query::{Cell, Rows};

@@ -36,7 +36,10 @@ impl Store {
     pub async fn query(&self, sql: &str) -> Result<Rows> {
         let ctx = || format!("running SQL on {}", self.path().display());
         // The user's own SQL, run as typed: that is what `evolve sql` is for.
-        let fetched = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await.context(ctx)?;
+        let fetched = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .context(ctx)?;
         let columns = match fetched.first() {
             Some(row) => row.columns().iter().map(|c| c.name().to_owned()).collect(),
             None => (&self.pool)
@@ -83,13 +86,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.db");
         let store = Store::init(&path).await.unwrap();
-        let rows = store.query("SELECT 1 AS a, 2.5 AS b, 'x' AS c, NULL AS d, x'00ff' AS e").await.unwrap();
+        let rows = store
+            .query("SELECT 1 AS a, 2.5 AS b, 'x' AS c, NULL AS d, x'00ff' AS e")
+            .await
+            .unwrap();
         assert_eq!(rows.columns, ["a", "b", "c", "d", "e"]);
         assert_eq!(
             rows.rows[0],
-            [Cell::Integer(1), Cell::Real(2.5), Cell::Text("x".into()), Cell::Null, Cell::Blob(vec![0, 255])]
+            [
+                Cell::Integer(1),
+                Cell::Real(2.5),
+                Cell::Text("x".into()),
+                Cell::Null,
+                Cell::Blob(vec![0, 255])
+            ]
         );
-        let empty = store.query("SELECT name, format FROM datasets").await.unwrap();
+        let empty = store
+            .query("SELECT name, format FROM datasets")
+            .await
+            .unwrap();
         assert_eq!(empty.columns, ["name", "format"]);
         assert!(empty.rows.is_empty());
         store.close().await;

@@ -21,14 +21,25 @@ pub struct Num {
 
 impl Num {
     fn exact(r: Rational) -> Num {
-        Num { exact: Some(r), approx: r.to_f64() }
+        Num {
+            exact: Some(r),
+            approx: r.to_f64(),
+        }
     }
 
     fn approx(v: f64) -> Num {
-        Num { exact: None, approx: v }
+        Num {
+            exact: None,
+            approx: v,
+        }
     }
 
-    fn combine(self, other: Num, exact: impl Fn(Rational, Rational) -> Option<Rational>, approx: impl Fn(f64, f64) -> f64) -> Num {
+    fn combine(
+        self,
+        other: Num,
+        exact: impl Fn(Rational, Rational) -> Option<Rational>,
+        approx: impl Fn(f64, f64) -> f64,
+    ) -> Num {
         match (self.exact, other.exact) {
             (Some(a), Some(b)) => match exact(a, b) {
                 Some(r) => Num::exact(r),
@@ -125,22 +136,36 @@ impl Expr {
                     None => Num::approx(-a.approx),
                 }
             }
-            Expr::Add(a, b) => a.eval(lookup).combine(b.eval(lookup), Rational::checked_add, |x, y| x + y),
-            Expr::Sub(a, b) => a.eval(lookup).combine(b.eval(lookup), Rational::checked_sub, |x, y| x - y),
-            Expr::Mul(a, b) => a.eval(lookup).combine(b.eval(lookup), Rational::checked_mul, |x, y| x * y),
-            Expr::Div(a, b) => a.eval(lookup).combine(b.eval(lookup), Rational::checked_div, |x, y| x / y),
+            Expr::Add(a, b) => {
+                a.eval(lookup)
+                    .combine(b.eval(lookup), Rational::checked_add, |x, y| x + y)
+            }
+            Expr::Sub(a, b) => {
+                a.eval(lookup)
+                    .combine(b.eval(lookup), Rational::checked_sub, |x, y| x - y)
+            }
+            Expr::Mul(a, b) => {
+                a.eval(lookup)
+                    .combine(b.eval(lookup), Rational::checked_mul, |x, y| x * y)
+            }
+            Expr::Div(a, b) => {
+                a.eval(lookup)
+                    .combine(b.eval(lookup), Rational::checked_div, |x, y| x / y)
+            }
             Expr::Pow(a, b) => {
                 let (base, exp) = (a.eval(lookup), b.eval(lookup));
                 let exact = match (base.exact, exp.exact) {
                     (Some(base), Some(exp)) if exp.is_integer() && exp.numer().abs() <= 256 => {
                         base.checked_pow(exp.numer() as i32)
                     }
-                    (Some(base), Some(exp)) if exp.denom() == 2 && exp.numer().abs() <= 256 => {
-                        base.sqrt().and_then(|root| root.checked_pow(exp.numer() as i32))
-                    }
+                    (Some(base), Some(exp)) if exp.denom() == 2 && exp.numer().abs() <= 256 => base
+                        .sqrt()
+                        .and_then(|root| root.checked_pow(exp.numer() as i32)),
                     _ => None,
                 };
-                exact.map(Num::exact).unwrap_or_else(|| Num::approx(base.approx.powf(exp.approx)))
+                exact
+                    .map(Num::exact)
+                    .unwrap_or_else(|| Num::approx(base.approx.powf(exp.approx)))
             }
             Expr::Root(index, radicand) => {
                 let (index, radicand) = (index.eval(lookup), radicand.eval(lookup));
@@ -157,7 +182,9 @@ impl Expr {
                 let a = a.eval(lookup);
                 if *f == Func::Abs {
                     return match a.exact {
-                        Some(r) if r.numer() < 0 => Num::exact(r.checked_neg().expect("negating a negative")),
+                        Some(r) if r.numer() < 0 => {
+                            Num::exact(r.checked_neg().expect("negating a negative"))
+                        }
                         Some(r) => Num::exact(r),
                         None => Num::approx(a.approx.abs()),
                     };
@@ -176,7 +203,12 @@ impl Expr {
             Expr::Binom(n, k) => {
                 let (n, k) = (n.eval(lookup), k.eval(lookup));
                 match (n.exact, k.exact) {
-                    (Some(n), Some(k)) if n.is_integer() && k.is_integer() && k.numer() >= 0 && k.numer() <= n.numer() => {
+                    (Some(n), Some(k))
+                        if n.is_integer()
+                            && k.is_integer()
+                            && k.numer() >= 0
+                            && k.numer() <= n.numer() =>
+                    {
                         let (n, k) = (n.numer(), k.numer().min(n.numer() - k.numer()));
                         let mut acc = Some(Rational::integer(1));
                         for i in 0..k {
@@ -195,7 +227,10 @@ impl Expr {
 
 /// Parses a whole normalised answer as an expression; `None` if any of it is not arithmetic.
 pub fn parse(text: &str) -> Option<Expr> {
-    let mut parser = Parser { chars: text.chars().filter(|c| !c.is_whitespace()).collect(), pos: 0 };
+    let mut parser = Parser {
+        chars: text.chars().filter(|c| !c.is_whitespace()).collect(),
+        pos: 0,
+    };
     let expr = parser.expr()?;
     (parser.pos == parser.chars.len()).then_some(expr)
 }
@@ -206,7 +241,8 @@ struct Parser {
 }
 
 const GREEK: &[&str] = &[
-    "alpha", "beta", "gamma", "delta", "epsilon", "theta", "lambda", "mu", "phi", "omega", "sigma", "rho", "tau",
+    "alpha", "beta", "gamma", "delta", "epsilon", "theta", "lambda", "mu", "phi", "omega", "sigma",
+    "rho", "tau",
 ];
 
 impl Parser {
@@ -228,7 +264,10 @@ impl Parser {
         if self.peek() != Some('\\') {
             return None;
         }
-        let name: String = self.chars[self.pos + 1..].iter().take_while(|c| c.is_ascii_alphabetic()).collect();
+        let name: String = self.chars[self.pos + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
         (!name.is_empty()).then_some(name)
     }
 
@@ -297,7 +336,11 @@ impl Parser {
     fn power(&mut self) -> Option<Expr> {
         let base = self.atom()?;
         if self.eat('^') {
-            let exponent = if self.eat('-') { Expr::Neg(Box::new(self.exponent()?)) } else { self.exponent()? };
+            let exponent = if self.eat('-') {
+                Expr::Neg(Box::new(self.exponent()?))
+            } else {
+                self.exponent()?
+            };
             return Some(Expr::Pow(Box::new(base), Box::new(exponent)));
         }
         Some(base)
@@ -316,7 +359,9 @@ impl Parser {
         let c = self.peek()?;
         if c.is_ascii_digit() {
             self.pos += 1;
-            return Some(Expr::Num(Num::exact(Rational::integer(i128::from(c as u8 - b'0')))));
+            return Some(Expr::Num(Num::exact(Rational::integer(i128::from(
+                c as u8 - b'0',
+            )))));
         }
         if c.is_ascii_alphabetic() {
             self.pos += 1;
@@ -327,13 +372,28 @@ impl Parser {
 
     /// A `\frac`/`\sqrt` argument: a braced group or a single character.
     fn argument(&mut self) -> Option<Expr> {
-        if self.peek() == Some('{') { self.atom() } else { self.single() }
+        if self.peek() == Some('{') {
+            self.atom()
+        } else {
+            self.single()
+        }
     }
 
     fn starts_atom(&self) -> bool {
         match self.peek() {
-            Some(c) if c.is_ascii_digit() || c.is_ascii_alphabetic() || c == '(' || c == '{' || c == '.' => true,
-            Some('\\') => !matches!(self.peek_command().as_deref(), Some("cdot" | "times" | "div") | None),
+            Some(c)
+                if c.is_ascii_digit()
+                    || c.is_ascii_alphabetic()
+                    || c == '('
+                    || c == '{'
+                    || c == '.' =>
+            {
+                true
+            }
+            Some('\\') => !matches!(
+                self.peek_command().as_deref(),
+                Some("cdot" | "times" | "div") | None
+            ),
             _ => false,
         }
     }
@@ -362,7 +422,14 @@ impl Parser {
             return self.command();
         }
         if c.is_ascii_alphabetic() {
-            for (word, func) in [("sin", Func::Sin), ("cos", Func::Cos), ("tan", Func::Tan), ("ln", Func::Ln), ("log", Func::Log), ("exp", Func::Exp)] {
+            for (word, func) in [
+                ("sin", Func::Sin),
+                ("cos", Func::Cos),
+                ("tan", Func::Tan),
+                ("ln", Func::Ln),
+                ("log", Func::Log),
+                ("exp", Func::Exp),
+            ] {
                 if self.eat_word(word) {
                     return Some(Expr::Func(func, Box::new(self.power()?)));
                 }
@@ -375,7 +442,11 @@ impl Parser {
             }
             // Two plain letters in a row is a word, not a product of variables:
             // `no` must not equal `on`.
-            if self.chars.get(self.pos + 1).is_some_and(|c| c.is_ascii_alphabetic()) {
+            if self
+                .chars
+                .get(self.pos + 1)
+                .is_some_and(|c| c.is_ascii_alphabetic())
+            {
                 return None;
             }
             self.pos += 1;
@@ -394,7 +465,11 @@ impl Parser {
                 Some(Expr::Div(Box::new(num), Box::new(den)))
             }
             "sqrt" => {
-                let index = if self.eat('[') { self.group(']')? } else { two() };
+                let index = if self.eat('[') {
+                    self.group(']')?
+                } else {
+                    two()
+                };
                 Some(Expr::Root(Box::new(index), Box::new(self.argument()?)))
             }
             "binom" | "dbinom" | "tbinom" => {
@@ -425,7 +500,12 @@ impl Parser {
         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
             self.pos += 1;
         }
-        if self.peek() == Some('.') && self.chars.get(self.pos + 1).is_some_and(|c| c.is_ascii_digit()) {
+        if self.peek() == Some('.')
+            && self
+                .chars
+                .get(self.pos + 1)
+                .is_some_and(|c| c.is_ascii_digit())
+        {
             self.pos += 1;
             while self.peek().is_some_and(|c| c.is_ascii_digit()) {
                 self.pos += 1;
@@ -449,9 +529,17 @@ impl Parser {
                 self.pos += 1;
             }
             if self.pos > digits_start {
-                let exp: i32 = self.chars[digits_start..self.pos].iter().collect::<String>().parse().ok()?;
+                let exp: i32 = self.chars[digits_start..self.pos]
+                    .iter()
+                    .collect::<String>()
+                    .parse()
+                    .ok()?;
                 let exp = if negative { -exp } else { exp };
-                value = match value.exact.and_then(|v| Rational::integer(10).checked_pow(exp).and_then(|p| v.checked_mul(p))) {
+                value = match value.exact.and_then(|v| {
+                    Rational::integer(10)
+                        .checked_pow(exp)
+                        .and_then(|p| v.checked_mul(p))
+                }) {
                     Some(r) => Num::exact(r),
                     None => Num::approx(value.approx * 10f64.powi(exp)),
                 };
@@ -476,7 +564,9 @@ mod tests {
     use super::*;
 
     fn value(text: &str) -> Num {
-        parse(text).unwrap_or_else(|| panic!("{text} did not parse")).eval(&|_| f64::NAN)
+        parse(text)
+            .unwrap_or_else(|| panic!("{text} did not parse"))
+            .eval(&|_| f64::NAN)
     }
 
     #[test]

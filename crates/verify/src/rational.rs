@@ -26,7 +26,14 @@ impl Rational {
         }
         let g = gcd(num, den).max(1);
         let (num, den) = (num / g, den / g);
-        if den < 0 { Some(Rational { num: num.checked_neg()?, den: den.checked_neg()? }) } else { Some(Rational { num, den }) }
+        if den < 0 {
+            Some(Rational {
+                num: num.checked_neg()?,
+                den: den.checked_neg()?,
+            })
+        } else {
+            Some(Rational { num, den })
+        }
     }
 
     /// The integer `n`.
@@ -44,7 +51,11 @@ impl Rational {
         if int_part.is_empty() && frac_part.is_empty() {
             return None;
         }
-        if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+        if !int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .all(|b| b.is_ascii_digit())
+        {
             return None;
         }
         let mut num: i128 = 0;
@@ -78,7 +89,10 @@ impl Rational {
     /// Sum, or `None` on overflow.
     pub fn checked_add(self, other: Rational) -> Option<Rational> {
         let den = self.den.checked_mul(other.den)?;
-        let num = self.num.checked_mul(other.den)?.checked_add(other.num.checked_mul(self.den)?)?;
+        let num = self
+            .num
+            .checked_mul(other.den)?
+            .checked_add(other.num.checked_mul(self.den)?)?;
         Rational::new(num, den)
     }
 
@@ -103,14 +117,24 @@ impl Rational {
 
     /// Negation, or `None` on overflow.
     pub fn checked_neg(self) -> Option<Rational> {
-        Some(Rational { num: self.num.checked_neg()?, den: self.den })
+        Some(Rational {
+            num: self.num.checked_neg()?,
+            den: self.den,
+        })
     }
 
     /// Integer power, or `None` on overflow or `0^negative`.
     pub fn checked_pow(self, exp: i32) -> Option<Rational> {
-        let base = if exp < 0 { Rational::new(self.den, self.num)? } else { self };
+        let base = if exp < 0 {
+            Rational::new(self.den, self.num)?
+        } else {
+            self
+        };
         let e = exp.unsigned_abs();
-        Some(Rational { num: base.num.checked_pow(e)?, den: base.den.checked_pow(e)? })
+        Some(Rational {
+            num: base.num.checked_pow(e)?,
+            den: base.den.checked_pow(e)?,
+        })
     }
 
     /// Exact square root when numerator and denominator are perfect squares.
@@ -118,7 +142,10 @@ impl Rational {
         if self.num < 0 {
             return None;
         }
-        Some(Rational { num: isqrt(self.num)?, den: isqrt(self.den)? })
+        Some(Rational {
+            num: isqrt(self.num)?,
+            den: isqrt(self.den)?,
+        })
     }
 }
 
@@ -141,7 +168,10 @@ impl PartialOrd for Rational {
 
 impl Ord for Rational {
     fn cmp(&self, other: &Self) -> Ordering {
-        match (self.num.checked_mul(other.den), other.num.checked_mul(self.den)) {
+        match (
+            self.num.checked_mul(other.den),
+            other.num.checked_mul(self.den),
+        ) {
             (Some(a), Some(b)) => a.cmp(&b),
             _ => self.to_f64().total_cmp(&other.to_f64()),
         }
@@ -165,7 +195,10 @@ mod tests {
     #[test]
     fn arithmetic_is_exact_and_overflow_is_none() {
         let third = Rational::new(1, 3).unwrap();
-        assert_eq!(third.checked_add(third).unwrap().checked_add(third), Some(Rational::integer(1)));
+        assert_eq!(
+            third.checked_add(third).unwrap().checked_add(third),
+            Some(Rational::integer(1))
+        );
         assert_eq!(Rational::new(9, 4).unwrap().sqrt(), Rational::new(3, 2));
         assert_eq!(Rational::integer(2).sqrt(), None);
         assert_eq!(Rational::integer(10).checked_pow(40), None);
