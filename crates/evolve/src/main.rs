@@ -1,1 +1,31 @@
-fn main() {}
+//! The `evolve` command line: parses arguments and hands each command to its module.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod commands;
+mod table;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            // One chained message, as `error: what: why: root cause`.
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

