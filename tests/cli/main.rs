@@ -1,1 +1,10 @@
+//! End-to-end tests: each drives the built `evolve` binary in a temporary directory.
 
+mod util;
+
+mod grade;
+mod import;
+mod schema;
+mod split;
+mod sql;
+mod standard_sets;
