@@ -4,6 +4,7 @@ mod util;
 
 mod grade;
 mod import;
+mod readme;
 mod schema;
 mod split;
 mod sql;
