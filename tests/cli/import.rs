@@ -2,18 +2,6 @@ use serde_json::json;
 
 use crate::util::{Env, fixture};
 
-fn import(env: &Env, file: &str, format: &str) {
-    env.run(&[
-        "data",
-        "import",
-        "--file",
-        fixture(file).to_str().unwrap(),
-        "--format",
-        format,
-    ])
-    .ok();
-}
-
 fn problem(env: &Env, dataset: &str, external_id: &str) -> serde_json::Value {
     let rows = env.sql(&format!(
         "SELECT question, gold_answer, reference_solution IS NOT NULL AS has_solution, level, subject
@@ -35,7 +23,7 @@ fn every_format_imports_its_fields() {
         ("mawps.jsonl", "mawps"),
         ("asdiv.jsonl", "asdiv"),
     ] {
-        import(&env, file, format);
+        env.import_fixture(file, format);
     }
     env.run(&[
         "data",
@@ -127,17 +115,8 @@ fn every_format_imports_its_fields() {
 #[test]
 fn reimport_adds_nothing() {
     let env = Env::initialised();
-    import(&env, "math500.jsonl", "math500");
-    let again = env
-        .run(&[
-            "data",
-            "import",
-            "--file",
-            fixture("math500.jsonl").to_str().unwrap(),
-            "--format",
-            "math500",
-        ])
-        .ok();
+    env.import_fixture("math500.jsonl", "math500");
+    let again = env.import_fixture("math500.jsonl", "math500");
     assert!(
         again.stderr.contains("0 added, 3 already stored"),
         "{}",
@@ -149,7 +128,7 @@ fn reimport_adds_nothing() {
 #[test]
 fn a_malformed_line_names_file_and_line_and_stores_nothing() {
     let env = Env::initialised();
-    import(&env, "gsm8k.jsonl", "gsm8k");
+    env.import_fixture("gsm8k.jsonl", "gsm8k");
 
     // Two new good lines, then a broken one: none of the file may land.
     let good = std::fs::read_to_string(fixture("gsm8k.jsonl"))
@@ -157,18 +136,7 @@ fn a_malformed_line_names_file_and_line_and_stores_nothing() {
         .replace("\"idx\":", "\"idx\":10");
     let bad = env.path("broken.jsonl");
     std::fs::write(&bad, format!("{}{{\"question\": \"unfinished\n", good)).unwrap();
-    let stderr = env
-        .run(&[
-            "data",
-            "import",
-            "--file",
-            bad.to_str().unwrap(),
-            "--format",
-            "gsm8k",
-            "--name",
-            "gsm8k",
-        ])
-        .fails();
+    let stderr = env.import_file(&bad, "gsm8k", &["--name", "gsm8k"]).fails();
     assert!(stderr.contains("broken.jsonl:4: invalid JSON"), "{stderr}");
     assert_eq!(env.count("SELECT COUNT(*) AS n FROM problems"), 3);
 
@@ -179,16 +147,7 @@ fn a_malformed_line_names_file_and_line_and_stores_nothing() {
         "{\"input\": \"How many?\", \"target\": 3}\n{\"input\": \"And now?\"}\n",
     )
     .unwrap();
-    let stderr = env
-        .run(&[
-            "data",
-            "import",
-            "--file",
-            no_answer.to_str().unwrap(),
-            "--format",
-            "mawps",
-        ])
-        .fails();
+    let stderr = env.import_file(&no_answer, "mawps", &[]).fails();
     assert!(
         stderr.contains("no_answer.jsonl:2: missing field \"target\""),
         "{stderr}"
@@ -200,7 +159,7 @@ fn a_malformed_line_names_file_and_line_and_stores_nothing() {
 #[test]
 fn a_changed_problem_under_the_same_id_is_refused_whole() {
     let env = Env::initialised();
-    import(&env, "mawps.jsonl", "mawps");
+    env.import_fixture("mawps.jsonl", "mawps");
     let changed = env.path("mawps.jsonl");
     let text = std::fs::read_to_string(fixture("mawps.jsonl")).unwrap();
     std::fs::write(
@@ -212,16 +171,7 @@ fn a_changed_problem_under_the_same_id_is_refused_whole() {
         ),
     )
     .unwrap();
-    let stderr = env
-        .run(&[
-            "data",
-            "import",
-            "--file",
-            changed.to_str().unwrap(),
-            "--format",
-            "mawps",
-        ])
-        .fails();
+    let stderr = env.import_file(&changed, "mawps", &[]).fails();
     assert!(
         stderr.contains("problem 1 of dataset mawps") && stderr.contains("gold answer"),
         "{stderr}"

@@ -1,6 +1,6 @@
 //! The example queries of README.md run against a real database, so the docs cannot drift from the schema.
 
-use crate::util::{Env, fixture};
+use crate::util::Env;
 
 #[test]
 fn readme_example_queries_run() {
@@ -21,15 +21,7 @@ fn readme_example_queries_run() {
     );
 
     let env = Env::initialised();
-    env.run(&[
-        "data",
-        "import",
-        "--file",
-        fixture("math500.jsonl").to_str().unwrap(),
-        "--format",
-        "math500",
-    ])
-    .ok();
+    env.import_fixture("math500.jsonl", "math500");
     for query in queries {
         env.run(&["sql", query]).ok();
     }

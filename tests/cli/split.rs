@@ -1,4 +1,4 @@
-use crate::util::{Env, fixture};
+use crate::util::Env;
 
 #[test]
 fn split_is_seeded_repeatable_and_guarded() {
@@ -10,15 +10,7 @@ fn split_is_seeded_repeatable_and_guarded() {
     };
     let make = || {
         let env = Env::initialised();
-        env.run(&[
-            "data",
-            "import",
-            "--file",
-            fixture("gsm8k.jsonl").to_str().unwrap(),
-            "--format",
-            "gsm8k",
-        ])
-        .ok();
+        env.import_fixture("gsm8k.jsonl", "gsm8k");
         env
     };
     let (a, b) = (make(), make());

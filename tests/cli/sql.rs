@@ -1,17 +1,9 @@
-use crate::util::{Env, fixture};
+use crate::util::Env;
 
 #[test]
 fn prints_an_aligned_table_and_json_lines() {
     let env = Env::initialised();
-    env.run(&[
-        "data",
-        "import",
-        "--file",
-        fixture("mawps.jsonl").to_str().unwrap(),
-        "--format",
-        "mawps",
-    ])
-    .ok();
+    env.import_fixture("mawps.jsonl", "mawps");
     let run = env.run(&["sql", "SELECT external_id AS id, gold_answer, 1.5 AS x, NULL AS empty FROM problems ORDER BY id"]).ok();
     assert_eq!(
         run.stdout,
@@ -25,15 +17,7 @@ fn prints_an_aligned_table_and_json_lines() {
 #[test]
 fn is_read_only_unless_asked_to_write() {
     let env = Env::initialised();
-    env.run(&[
-        "data",
-        "import",
-        "--file",
-        fixture("mawps.jsonl").to_str().unwrap(),
-        "--format",
-        "mawps",
-    ])
-    .ok();
+    env.import_fixture("mawps.jsonl", "mawps");
     let stderr = env.run(&["sql", "DELETE FROM problems"]).fails();
     assert!(
         stderr.contains("read-only") && stderr.contains("--write"),

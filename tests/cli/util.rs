@@ -75,6 +75,25 @@ impl Env {
         env
     }
 
+    /// Imports `tests/fixtures/<file>` in `format` under the file's stem as dataset name.
+    pub fn import_fixture(&self, file: &str, format: &str) -> Run {
+        self.import_file(&fixture(file), format, &[]).ok()
+    }
+
+    /// Runs `evolve data import --file PATH --format FORMAT EXTRA...`.
+    pub fn import_file(&self, path: &Path, format: &str, extra: &[&str]) -> Run {
+        let mut args = vec![
+            "data",
+            "import",
+            "--file",
+            path.to_str().unwrap(),
+            "--format",
+            format,
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("evolve.db")
     }
