@@ -17,6 +17,11 @@ pub fn answers_equal(predicted: &str, gold: &str) -> bool {
     if p.text == g.text {
         return true;
     }
+    if too_complex(&p.text) || too_complex(&g.text) {
+        // Pathological model output (runaway nesting, pages of text) is compared
+        // as text only: the parsers below recurse, and no real answer looks like this.
+        return answer::plain_text(&p.text) == answer::plain_text(&g.text);
+    }
     if let Some(letter) = answer::gold_choice(&g.text) {
         return answer::response_choice(&p.text) == Some(letter);
     }
@@ -34,6 +39,22 @@ pub fn answers_equal(predicted: &str, gold: &str) -> bool {
                 &answer::parse(g.equation.as_deref().unwrap_or(&g.text)),
             )
     }
+}
+
+/// Longer than any real answer, or nested deeper than any real answer.
+fn too_complex(text: &str) -> bool {
+    const MAX_LEN: usize = 2000;
+    const MAX_DEPTH: i32 = 48;
+    let mut depth = 0i32;
+    text.len() > MAX_LEN
+        || text.chars().any(|c| {
+            match c {
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                _ => {}
+            }
+            depth > MAX_DEPTH
+        })
 }
 
 fn equal(a: &Answer, b: &Answer) -> bool {
@@ -180,4 +201,20 @@ fn expressions_equal(a: &Expr, b: &Expr, negate: bool) -> bool {
         compared += 1;
     }
     compared > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runaway_output_is_compared_without_recursing() {
+        let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(!answers_equal(&deep, "1"));
+        let long = "1+".repeat(50_000) + "1";
+        assert!(!answers_equal(&long, "50001"));
+        assert!(answers_equal(&deep, &deep.clone()));
+        let braces = format!("\\boxed{{{}}}", "{".repeat(10_000));
+        assert!(!crate::grade(&braces, "1").correct);
+    }
 }
