@@ -101,10 +101,10 @@ pub(crate) fn parse(text: &str) -> Answer {
     if items.len() > 1 {
         return Answer::Set(items.into_iter().map(parse).collect());
     }
-    if let [lhs, rhs] = split_top_level(text, "=")[..] {
-        if let (Some(lhs), Some(rhs)) = (expr::parse(lhs), expr::parse(rhs)) {
-            return Answer::Equation(lhs, rhs);
-        }
+    if let [lhs, rhs] = split_top_level(text, "=")[..]
+        && let (Some(lhs), Some(rhs)) = (expr::parse(lhs), expr::parse(rhs))
+    {
+        return Answer::Equation(lhs, rhs);
     }
     if let Some(e) = expr::parse(text) {
         return if e.variables().is_empty() {

@@ -523,7 +523,12 @@ impl Parser {
         if self.peek() == Some('e') {
             let save = self.pos;
             self.pos += 1;
-            let negative = self.eat('-') || !self.eat('+') && false;
+            let negative = if self.eat('-') {
+                true
+            } else {
+                self.eat('+');
+                false
+            };
             let digits_start = self.pos;
             while self.peek().is_some_and(|c| c.is_ascii_digit()) {
                 self.pos += 1;
@@ -579,6 +584,8 @@ mod tests {
         assert_eq!(value("-\\frac{3}{2}").exact, Rational::new(-3, 2));
         assert_eq!(value("\\sqrt{16}").exact, Some(Rational::integer(4)));
         assert_eq!(value("1.5e3").exact, Some(Rational::integer(1500)));
+        assert_eq!(value("2e+2").exact, Some(Rational::integer(200)));
+        assert_eq!(value("5e-1").exact, Rational::new(1, 2));
         assert_eq!(value("2\\times10^{3}").exact, Some(Rational::integer(2000)));
         assert_eq!(value("\\binom{5}{2}").exact, Some(Rational::integer(10)));
     }

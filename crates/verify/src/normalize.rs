@@ -129,11 +129,11 @@ pub fn normalize(answer: &str) -> Normalized {
 
     // `x = 5`, `k=\frac12`, `x \in [1, 2]`: keep the right-hand side.
     let mut equation = None;
-    if s.matches('=').count() <= 1 {
-        if let Some(m) = EQUATION_LHS.captures(&s) {
-            let rhs = m[2].trim().to_owned();
-            equation = Some(finish(std::mem::replace(&mut s, rhs), percent).text);
-        }
+    if s.matches('=').count() <= 1
+        && let Some(m) = EQUATION_LHS.captures(&s)
+    {
+        let rhs = m[2].trim().to_owned();
+        equation = Some(finish(std::mem::replace(&mut s, rhs), percent).text);
     }
     Normalized {
         equation,
