@@ -108,11 +108,7 @@ fn import_jobs(args: &ImportArgs) -> anyhow::Result<Vec<ImportJob>> {
     } else if args.sets.is_empty() {
         bail!(
             "name the sets to import ({}), or pass --all, or --file PATH --format FORMAT",
-            STANDARD_SETS
-                .iter()
-                .map(|s| s.name)
-                .collect::<Vec<_>>()
-                .join(", ")
+            standard_names()
         );
     } else {
         args.sets.iter().map(String::as_str).collect()
@@ -130,11 +126,7 @@ fn import_jobs(args: &ImportArgs) -> anyhow::Result<Vec<ImportJob>> {
             let set = standard_set(name).with_context(|| {
                 format!(
                     "no standard set named {name:?}; known sets: {}",
-                    STANDARD_SETS
-                        .iter()
-                        .map(|s| s.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    standard_names()
                 )
             })?;
             Ok(ImportJob {
@@ -146,6 +138,14 @@ fn import_jobs(args: &ImportArgs) -> anyhow::Result<Vec<ImportJob>> {
             })
         })
         .collect()
+}
+
+fn standard_names() -> String {
+    STANDARD_SETS
+        .iter()
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub async fn list(db: &Path, args: ListArgs) -> anyhow::Result<ExitCode> {
