@@ -1,0 +1,27 @@
+//! Local language models for evolve, on candle.
+//!
+//! [`Engine::load`] reads a GGUF file (llama or qwen2 architecture), builds the
+//! [`Tokenizer`] and [`ChatTemplate`] from its metadata, and holds the weights as
+//! stored, as Q8_0 or as f32 ([`WeightFormat`]). The transformer forward is our
+//! own: key/value caches live outside the model in [`KvNode`]s, so a search tree
+//! stores each step's cache once and [`Engine::expand`] decodes k siblings (from
+//! several trees at once) in one batch over their shared prefixes.
+#![deny(missing_docs)]
+
+pub use crate::chat::{CHATML, ChatTemplate, Message};
+pub use crate::config::{Architecture, Config};
+pub use crate::engine::{Completion, Cursor, Engine, Expansion, Finish};
+pub use crate::error::{Error, Result};
+pub use crate::kv::KvNode;
+pub use crate::model::{WeightFormat, argmax};
+pub use crate::sampling::{Rng, SamplingParams, sample};
+pub use crate::tokenizer::Tokenizer;
+
+mod chat;
+mod config;
+mod engine;
+mod error;
+mod kv;
+mod model;
+mod sampling;
+mod tokenizer;
