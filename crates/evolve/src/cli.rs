@@ -20,6 +20,10 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
+    /// Compute threads for the model (default: all cores).
+    #[arg(long, global = true, env = "EVOLVE_THREADS")]
+    pub threads: Option<usize>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -37,6 +41,84 @@ pub enum Command {
     Grade(GradeArgs),
     /// Run an SQL statement against the database and print the rows.
     Sql(SqlArgs),
+    /// Chat with a local model: stream its answer to a prompt.
+    Generate(GenerateArgs),
+    /// Benchmarks that print their figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The policy engine on the workloads of tree search (prefill, decode, tree expansion, cross-tree batch).
+    Lm(BenchLmArgs),
+}
+
+/// Which model file to load and how to hold its weights.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// A GGUF model (llama or qwen2); default: SmolLM2-135M-Instruct from scripts/fetch-model.sh.
+    #[arg(long, env = "EVOLVE_MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// How weights are held: q8_0 (default), f32, or stored (as in the file).
+    #[arg(long, default_value = "q8_0")]
+    pub weights: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The user's message.
+    pub prompt: String,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// A system message to put first.
+    #[arg(long)]
+    pub system: Option<String>,
+
+    /// Send the prompt as is, without the chat template.
+    #[arg(long)]
+    pub raw: bool,
+
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: usize,
+
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+
+    /// Nucleus sampling: keep the most likely tokens up to this probability.
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+
+    /// Keep only the k most likely tokens (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+
+    /// Random seed; the same seed gives the same answer.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Stop after this string (repeatable).
+    #[arg(long)]
+    pub stop: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLmArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Skip the run on candle-transformers' quantized_llama.
+    #[arg(long)]
+    pub no_reference: bool,
 }
 
 #[derive(Debug, Subcommand)]

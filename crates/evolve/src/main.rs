@@ -10,6 +10,11 @@ mod table;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if let Some(threads) = cli.threads {
+        // candle and rayon read this once, when their thread pool starts: set it first.
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.max(1).to_string()) };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

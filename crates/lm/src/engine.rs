@@ -266,7 +266,7 @@ impl Engine {
                     cb(l.expansion, l.index, &text[l.text.len()..settled]);
                 }
                 l.text = text;
-                if self.tokenizer.is_stop(token) {
+                if self.tokenizer.is_stop(token) && !params.ignore_eos {
                     l.finish = Some(Finish::EndOfTurn);
                 } else if let Some((stop, end)) = find_stop(&l.text, &params.stop) {
                     l.text.truncate(end);

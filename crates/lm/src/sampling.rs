@@ -15,6 +15,8 @@ pub struct SamplingParams {
     pub stop: Vec<String>,
     /// Same seed, same request: same output.
     pub seed: u64,
+    /// Keep generating past end-of-turn tokens (for benchmarks).
+    pub ignore_eos: bool,
 }
 
 impl Default for SamplingParams {
@@ -26,6 +28,7 @@ impl Default for SamplingParams {
             max_tokens: 256,
             stop: Vec::new(),
             seed: 0,
+            ignore_eos: false,
         }
     }
 }

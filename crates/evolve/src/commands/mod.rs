@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use evolve_store::Store;
 
-use crate::cli::{Cli, Command, DataCommand};
+use crate::cli::{BenchCommand, Cli, Command, DataCommand};
 
+mod bench;
 mod data;
+mod generate;
 mod grade;
 mod init;
 mod sql;
@@ -22,6 +24,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Data(DataCommand::Split(args)) => data::split(&cli.db, args, out).await,
         Command::Grade(args) => grade::run(args, out),
         Command::Sql(args) => sql::run(&cli.db, args).await,
+        Command::Generate(args) => generate::run(args, out),
+        Command::Bench(BenchCommand::Lm(args)) => bench::lm(args),
     }
 }
 
@@ -46,4 +50,23 @@ async fn open(path: &std::path::Path) -> anyhow::Result<Store> {
     Store::open(path)
         .await
         .with_context(|| format!("opening {}", path.display()))
+}
+
+/// The model file `args` names, or the default model from the fetch script.
+fn model_path(args: &crate::cli::ModelArgs) -> anyhow::Result<std::path::PathBuf> {
+    let path = args
+        .model
+        .clone()
+        .unwrap_or_else(|| evolve_data::cache_dir().join(evolve_lm::DEFAULT_MODEL));
+    if args.model.is_none() && !path.is_file() {
+        anyhow::bail!(
+            "the default model is not at {}; run scripts/fetch-model.sh (or pass --model)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn weight_format(args: &crate::cli::ModelArgs) -> anyhow::Result<evolve_lm::WeightFormat> {
+    args.weights.parse().map_err(|e: String| anyhow::anyhow!(e))
 }

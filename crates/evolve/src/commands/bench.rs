@@ -1,0 +1,79 @@
+//! `evolve bench lm`: the engine's speed on tree-search workloads, printed.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use evolve_lm::bench::{self, BenchShape};
+
+use super::{model_path, weight_format};
+use crate::cli::BenchLmArgs;
+use crate::table;
+
+pub fn lm(args: BenchLmArgs) -> anyhow::Result<ExitCode> {
+    let path = model_path(&args.model)?;
+    let shape = BenchShape::default();
+    let report = bench::run(
+        &path,
+        weight_format(&args.model)?,
+        shape,
+        !args.no_reference,
+    )
+    .with_context(|| format!("benchmarking {}", path.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tps = |v: f64| format!("{v:.1} tokens/s");
+    let mut rows = vec![
+        vec!["model".into(), report.model.clone()],
+        vec![
+            "weights / threads".into(),
+            format!("{} / {}", report.weights, report.threads),
+        ],
+        vec!["load".into(), format!("{:.2} s", report.load_seconds)],
+        vec![
+            format!("prefill ({}-token prompt)", shape.prefix_tokens),
+            tps(report.prefill_tokens_per_second),
+        ],
+        vec![
+            format!("decode (1 sequence, {} tokens)", shape.decode_tokens),
+            tps(report.decode_tokens_per_second),
+        ],
+        vec![
+            format!(
+                "tree expansion ({} x {} from a cached {}-token prefix)",
+                shape.candidates, shape.step_tokens, shape.prefix_tokens
+            ),
+            tps(report.tree_expansion_tokens_per_second),
+        ],
+        vec![
+            format!(
+                "cross-tree batch ({} sequences over {} prefixes)",
+                shape.candidates * shape.prefixes,
+                shape.prefixes
+            ),
+            tps(report.cross_tree_tokens_per_second),
+        ],
+    ];
+    if let (Some(reference), Some(speedup)) = (
+        report.reference_tree_expansion_tokens_per_second,
+        report.tree_expansion_speedup,
+    ) {
+        rows.push(vec![
+            "tree expansion on quantized_llama (shipped)".into(),
+            tps(reference),
+        ]);
+        rows.push(vec![
+            "speed-up over quantized_llama".into(),
+            format!("{speedup:.2}x"),
+        ]);
+    }
+    if let Some(mib) = report.peak_memory_mib {
+        rows.push(vec!["peak memory (RSS)".into(), format!("{mib:.0} MiB")]);
+    }
+    print!(
+        "{}",
+        table::render(&["workload".into(), "result".into()], &rows, &[false, true])
+    );
+    Ok(ExitCode::SUCCESS)
+}
