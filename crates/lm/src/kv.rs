@@ -142,6 +142,17 @@ impl SeqKv {
         }
     }
 
+    /// Whether `other` can decode in one attention batch with this sequence: the
+    /// same prefix and as many tokens of its own.
+    pub fn decodes_with(&self, other: &SeqKv) -> bool {
+        let same_prefix = match (&self.prefix, &other.prefix) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same_prefix && self.own.len() == other.own.len()
+    }
+
     /// Position of the next token.
     pub fn position(&self) -> usize {
         self.prefix.as_ref().map_or(0, |p| p.len) + self.own.len()

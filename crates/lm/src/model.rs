@@ -268,18 +268,33 @@ impl Model {
                 .transpose(0, 1)?
                 .contiguous()?;
 
+            // Consecutive one-token sequences over the same prefix and of the same
+            // length (siblings decoding in lockstep) attend together; the rest one by one.
             let mut outputs = Vec::with_capacity(seqs.len());
-            let mut row = 0;
-            for (seq, toks) in seqs.iter_mut().zip(tokens) {
-                let len = toks.len();
-                outputs.push(self.attend(
-                    layer,
-                    seq,
-                    &q.narrow(1, row, len)?,
-                    &k.narrow(1, row, len)?,
-                    &v.narrow(1, row, len)?,
-                )?);
-                row += len;
+            let (mut row, mut i) = (0, 0);
+            while i < seqs.len() {
+                let len = tokens[i].len();
+                let mut j = i + 1;
+                while len == 1
+                    && j < seqs.len()
+                    && tokens[j].len() == 1
+                    && seqs[j].decodes_with(&seqs[i])
+                {
+                    j += 1;
+                }
+                let rows = if j - i > 1 { j - i } else { len };
+                let (q, k, v) = (
+                    q.narrow(1, row, rows)?,
+                    k.narrow(1, row, rows)?,
+                    v.narrow(1, row, rows)?,
+                );
+                outputs.push(if j - i > 1 {
+                    self.attend_siblings(layer, &mut seqs[i..j], &q, &k, &v)?
+                } else {
+                    self.attend(layer, &mut seqs[i], &q, &k, &v)?
+                });
+                row += rows;
+                i = j;
             }
             let attn = Tensor::cat(&outputs, 0)?;
             let xs_attn = (block.o.forward(&attn)? + residual)?;
@@ -377,6 +392,81 @@ impl Model {
         out.reshape((cfg.heads, n, cfg.head_dim))?
             .transpose(0, 1)?
             .reshape((n, cfg.heads * cfg.head_dim))
+    }
+}
+
+impl Model {
+    /// One new token for each of `seqs`, which share a prefix and have the same
+    /// number of own tokens: the prefix is read once for all of them, through one
+    /// matmul, and never copied. `q` `[heads, b, d]`, `k`/`v` `[kv_heads, b, d]`.
+    fn attend_siblings(
+        &self,
+        layer: usize,
+        seqs: &mut [SeqKv],
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let cfg = &self.config;
+        let (b, kv_heads, d) = (seqs.len(), cfg.kv_heads, cfg.head_dim);
+        let group = cfg.heads / kv_heads;
+        let mut own_k = Vec::with_capacity(b);
+        let mut own_v = Vec::with_capacity(b);
+        for (i, seq) in seqs.iter_mut().enumerate() {
+            let (ki, vi) = (k.narrow(1, i, 1)?, v.narrow(1, i, 1)?);
+            let (nk, nv) = match (&seq.k[layer], &seq.v[layer]) {
+                (Some(ok), Some(ov)) => (Tensor::cat(&[ok, &ki], 1)?, Tensor::cat(&[ov, &vi], 1)?),
+                _ => (ki.contiguous()?, vi.contiguous()?),
+            };
+            seq.k[layer] = Some(nk.clone());
+            seq.v[layer] = Some(nv.clone());
+            own_k.push(nk);
+            own_v.push(nv);
+        }
+        let own_k = Tensor::stack(&own_k, 0)?; // [b, kv, s, d]
+        let own_v = Tensor::stack(&own_v, 0)?;
+        let own_len = own_k.dim(2)?;
+        let scale = 1.0 / (d as f64).sqrt();
+        // [heads, b, d] -> [b, kv, group, d]: heads h*group .. (h+1)*group share kv head h.
+        let q = q
+            .transpose(0, 1)?
+            .contiguous()?
+            .reshape((b, kv_heads, group, d))?;
+        let own_scores = (q.matmul(&own_k.t()?)? * scale)?; // [b, kv, group, s]
+        let prefix = seqs[0].prefix.clone();
+        let scores = match &prefix {
+            Some(p) => {
+                let q_all = q
+                    .transpose(0, 1)?
+                    .contiguous()?
+                    .reshape((kv_heads, b * group, d))?;
+                let prefix_scores = (q_all.matmul(&p.k[layer].t()?)? * scale)?; // [kv, b*group, P]
+                let prefix_scores = prefix_scores
+                    .reshape((kv_heads, b, group, p.len))?
+                    .transpose(0, 1)?;
+                Tensor::cat(&[&prefix_scores.contiguous()?, &own_scores], 3)?
+            }
+            None => own_scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores.contiguous()?)?;
+        let prefix_len = prefix.as_ref().map_or(0, |p| p.len);
+        let mut out = probs
+            .narrow(3, prefix_len, own_len)?
+            .contiguous()?
+            .matmul(&own_v)?; // [b, kv, group, d]
+        if let Some(p) = &prefix {
+            let prefix_probs = probs
+                .narrow(3, 0, prefix_len)?
+                .transpose(0, 1)?
+                .contiguous()?
+                .reshape((kv_heads, b * group, prefix_len))?;
+            let from_prefix = prefix_probs
+                .matmul(&p.v[layer])?
+                .reshape((kv_heads, b, group, d))?
+                .transpose(0, 1)?;
+            out = (out + from_prefix)?;
+        }
+        out.contiguous()?.reshape((b, cfg.heads * d))
     }
 }
 

@@ -232,3 +232,48 @@ fn candidates_from_one_batch_match_their_own_runs() {
         assert_eq!(x.tokens, y.tokens);
     }
 }
+
+#[test]
+fn greedy_siblings_decoded_together_match_a_single_decode() {
+    // k greedy candidates go through the shared-prefix batch path; one goes alone.
+    let e = engine();
+    let prompt = e
+        .chat_prompt(&[Message::new("user", "List three prime numbers.")])
+        .unwrap();
+    let (_, nodes) = e
+        .feed(&[e.start(prompt[..prompt.len() - 1].to_vec()).unwrap()])
+        .unwrap();
+    let cursor = Cursor {
+        node: nodes[0].clone(),
+        pending: vec![*prompt.last().unwrap()],
+    };
+    let params = SamplingParams {
+        temperature: 0.0,
+        max_tokens: 24,
+        ignore_eos: true,
+        ..Default::default()
+    };
+    let alone = e
+        .expand(
+            &[Expansion {
+                cursor: cursor.clone(),
+                candidates: 1,
+            }],
+            &params,
+            None,
+        )
+        .unwrap();
+    let together = e
+        .expand(
+            &[Expansion {
+                cursor,
+                candidates: 4,
+            }],
+            &params,
+            None,
+        )
+        .unwrap();
+    for c in &together[0] {
+        assert_eq!(c.tokens, alone[0][0].tokens);
+    }
+}
