@@ -61,8 +61,8 @@ pub struct ModelArgs {
     #[arg(long, env = "EVOLVE_MODEL")]
     pub model: Option<PathBuf>,
 
-    /// How weights are held: q8_0 (default), f32, or stored (as in the file).
-    #[arg(long, default_value = "q8_0")]
+    /// How weights are held: auto (Q8_0, plus f32 for batches), q8_0, f32, or stored (as in the file).
+    #[arg(long, default_value = "auto")]
     pub weights: String,
 }
 

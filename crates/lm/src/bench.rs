@@ -68,6 +68,18 @@ pub struct BenchReport {
     pub tree_expansion_speedup: Option<f64>,
     /// Peak resident memory of the process, MiB.
     pub peak_memory_mib: Option<f64>,
+    /// Seconds per phase (see [`crate::profile::PHASES`]) in the tree expansion.
+    pub tree_expansion_profile: Vec<(String, f64)>,
+    /// Seconds per phase in the cross-tree batch.
+    pub cross_tree_profile: Vec<(String, f64)>,
+}
+
+fn profile_snapshot() -> Vec<(String, f64)> {
+    crate::profile::PHASES
+        .iter()
+        .zip(crate::profile::seconds())
+        .map(|(p, s)| (p.name().to_owned(), s))
+        .collect()
 }
 
 /// A deterministic prompt of exactly `n` tokens, different for each `variant`.
@@ -139,6 +151,7 @@ pub fn run(
     let decode_tokens_per_second = rate(shape.decode_tokens, started);
 
     // Tree expansion: k candidates from one cached prefix.
+    crate::profile::reset();
     let started = Instant::now();
     engine.expand(
         &[Expansion {
@@ -149,6 +162,7 @@ pub fn run(
         None,
     )?;
     let tree_expansion_tokens_per_second = rate(shape.candidates * shape.step_tokens, started);
+    let tree_expansion_profile = profile_snapshot();
 
     // Cross-tree batch: candidates over several different cached prefixes at once.
     let mut cursors = Vec::new();
@@ -163,12 +177,14 @@ pub fn run(
             candidates: shape.candidates,
         });
     }
+    crate::profile::reset();
     let started = Instant::now();
     engine.expand(&cursors, &sampling, None)?;
     let cross_tree_tokens_per_second = rate(
         shape.prefixes * shape.candidates * shape.step_tokens,
         started,
     );
+    let cross_tree_profile = profile_snapshot();
     let peak_memory_mib = peak_memory_mib();
 
     let reference_rate = if reference {
@@ -189,6 +205,8 @@ pub fn run(
         reference_tree_expansion_tokens_per_second: reference_rate,
         tree_expansion_speedup: reference_rate.map(|r| tree_expansion_tokens_per_second / r),
         peak_memory_mib,
+        tree_expansion_profile,
+        cross_tree_profile,
     })
 }
 

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use candle_core::Device;
 use candle_core::quantized::gguf_file;
@@ -15,6 +16,7 @@ use crate::config::Config;
 use crate::error::{CandleContext, Error, Result};
 use crate::kv::{KvNode, SeqKv};
 use crate::model::{Model, TensorReader, WeightFormat};
+use crate::profile::{self, Phase};
 use crate::sampling::{Rng, SamplingParams, sample};
 use crate::tokenizer::Tokenizer;
 
@@ -245,6 +247,7 @@ impl Engine {
             .collect();
         loop {
             let mut active = Vec::new();
+            let started = Instant::now();
             for (slot, l) in live.iter_mut().enumerate() {
                 if l.finish.is_some() {
                     continue;
@@ -277,6 +280,7 @@ impl Engine {
                     active.push(slot);
                 }
             }
+            profile::record(Phase::Sampling, started);
             if active.is_empty() {
                 break;
             }

@@ -13,7 +13,7 @@ pub use crate::config::{Architecture, Config};
 pub use crate::engine::{Completion, Cursor, Engine, Expansion, Finish};
 pub use crate::error::{Error, Result};
 pub use crate::kv::KvNode;
-pub use crate::model::{WeightFormat, argmax};
+pub use crate::model::{DENSE_ROWS, WeightFormat, argmax};
 pub use crate::sampling::{Rng, SamplingParams, sample};
 pub use crate::tokenizer::Tokenizer;
 
@@ -27,5 +27,6 @@ mod engine;
 mod error;
 mod kv;
 mod model;
+pub mod profile;
 mod sampling;
 mod tokenizer;

@@ -7,6 +7,7 @@
 
 use std::io::{Read, Seek};
 use std::path::Path;
+use std::time::Instant;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{D, DType, Device, Module, Tensor};
@@ -14,18 +15,25 @@ use candle_core::{D, DType, Device, Module, Tensor};
 use crate::config::{Architecture, Config};
 use crate::error::{CandleContext, Error, Result};
 use crate::kv::SeqKv;
+use crate::profile::{self, Phase};
 
 /// How weights are held in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightFormat {
     /// As stored in the file (Q4_1 for the default model).
     AsStored,
-    /// Requantised to Q8_0, which has a fast CPU kernel.
-    #[default]
+    /// Requantised to Q8_0, which has a fast CPU kernel for one or a few rows.
     Q8_0,
     /// Dequantised to f32: the most exact, and the most memory.
     F32,
+    /// Q8_0 for a few rows at a time, and an f32 copy for batches of
+    /// [`DENSE_ROWS`] or more, where f32 GEMM is ~2.5x faster than the Q8_0 kernel.
+    #[default]
+    Auto,
 }
+
+/// Rows from which [`WeightFormat::Auto`] uses its f32 copy.
+pub const DENSE_ROWS: usize = 16;
 
 impl std::str::FromStr for WeightFormat {
     type Err = String;
@@ -35,23 +43,28 @@ impl std::str::FromStr for WeightFormat {
             "stored" | "as-stored" => Ok(WeightFormat::AsStored),
             "q8_0" | "q8" => Ok(WeightFormat::Q8_0),
             "f32" => Ok(WeightFormat::F32),
+            "auto" => Ok(WeightFormat::Auto),
             other => Err(format!(
-                "unknown weight format {other:?} (stored, q8_0 or f32)"
+                "unknown weight format {other:?} (auto, q8_0, f32 or stored)"
             )),
         }
     }
 }
 
-/// A linear layer `x W^T + b`.
+/// A linear layer `x W^T + b`, with an optional f32 copy of `W` for many rows.
 #[derive(Debug)]
 struct Linear {
     weight: QMatMul,
+    dense: Option<Tensor>,
     bias: Option<Tensor>,
 }
 
 impl Linear {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let ys = self.weight.forward(xs)?;
+        let ys = match &self.dense {
+            Some(w) if xs.dim(0)? >= DENSE_ROWS => xs.matmul(&w.t()?)?,
+            _ => self.weight.forward(xs)?,
+        };
         match &self.bias {
             Some(b) => ys.broadcast_add(b),
             None => Ok(ys),
@@ -122,7 +135,20 @@ impl<R: Read + Seek> TensorReader<'_, R> {
         self.raw(name)?.dequantize(self.device).context(name)
     }
 
-    fn matmul_weight(&mut self, qtensor: QTensor, name: &str) -> Result<QMatMul> {
+    fn matmul_weight(&mut self, qtensor: QTensor, name: &str) -> Result<Linear> {
+        let dense = match self.format {
+            WeightFormat::Auto => Some(qtensor.dequantize(self.device).context(name)?),
+            _ => None,
+        };
+        let weight = self.quantized_weight(qtensor, name)?;
+        Ok(Linear {
+            weight,
+            dense,
+            bias: None,
+        })
+    }
+
+    fn quantized_weight(&mut self, qtensor: QTensor, name: &str) -> Result<QMatMul> {
         let qtensor = match self.format {
             WeightFormat::AsStored => qtensor,
             WeightFormat::F32 => {
@@ -130,8 +156,10 @@ impl<R: Read + Seek> TensorReader<'_, R> {
                     qtensor.dequantize(self.device).context(name)?,
                 ));
             }
-            WeightFormat::Q8_0 if qtensor.dtype() == GgmlDType::Q8_0 => qtensor,
-            WeightFormat::Q8_0 => {
+            WeightFormat::Q8_0 | WeightFormat::Auto if qtensor.dtype() == GgmlDType::Q8_0 => {
+                qtensor
+            }
+            WeightFormat::Q8_0 | WeightFormat::Auto => {
                 let dense = qtensor.dequantize(self.device).context(name)?;
                 QTensor::quantize(&dense, GgmlDType::Q8_0).context(name)?
             }
@@ -141,12 +169,12 @@ impl<R: Read + Seek> TensorReader<'_, R> {
 
     fn linear(&mut self, name: &str) -> Result<Linear> {
         let weight = self.raw(&format!("{name}.weight"))?;
-        let weight = self.matmul_weight(weight, name)?;
-        let bias = match self.optional(&format!("{name}.bias"))? {
+        let mut linear = self.matmul_weight(weight, name)?;
+        linear.bias = match self.optional(&format!("{name}.bias"))? {
             Some(b) => Some(b.dequantize(self.device).context(name)?),
             None => None,
         };
-        Ok(Linear { weight, bias })
+        Ok(linear)
     }
 }
 
@@ -171,14 +199,8 @@ impl Model {
         }
         // Tied embeddings: without an output matrix the embedding matrix is reused.
         let lm_head = match tensors.optional("output.weight")? {
-            Some(w) => Linear {
-                weight: tensors.matmul_weight(w, "output.weight")?,
-                bias: None,
-            },
-            None => Linear {
-                weight: tensors.matmul_weight(embeddings_q, "token_embd.weight")?,
-                bias: None,
-            },
+            Some(w) => tensors.matmul_weight(w, "output.weight")?,
+            None => tensors.matmul_weight(embeddings_q, "token_embd.weight")?,
         };
         let mut blocks = Vec::with_capacity(config.layers);
         for i in 0..config.layers {
@@ -257,6 +279,7 @@ impl Model {
         let mut xs = self.embeddings.index_select(&ids, 0)?;
 
         for (layer, block) in self.blocks.iter().enumerate() {
+            let started = Instant::now();
             let residual = &xs;
             let h = candle_nn::ops::rms_norm(&xs, &block.attn_norm, cfg.rms_eps as f32)?;
             let q = self.rotate(&block.q.forward(&h)?, cfg.heads, &cos, &sin)?;
@@ -267,6 +290,8 @@ impl Model {
                 .reshape((n, cfg.kv_heads, cfg.head_dim))?
                 .transpose(0, 1)?
                 .contiguous()?;
+            profile::record(Phase::Projections, started);
+            let started = Instant::now();
 
             // Consecutive one-token sequences over the same prefix and of the same
             // length (siblings decoding in lockstep) attend together; the rest one by one.
@@ -297,13 +322,17 @@ impl Model {
                 i = j;
             }
             let attn = Tensor::cat(&outputs, 0)?;
+            profile::record(Phase::Attention, started);
+            let started = Instant::now();
             let xs_attn = (block.o.forward(&attn)? + residual)?;
 
             let h = candle_nn::ops::rms_norm(&xs_attn, &block.ffn_norm, cfg.rms_eps as f32)?;
             let gated =
                 (candle_nn::ops::silu(&block.gate.forward(&h)?)? * block.up.forward(&h)?)?;
             xs = (block.down.forward(&gated)? + xs_attn)?;
+            profile::record(Phase::Mlp, started);
         }
+        let started = Instant::now();
         for (seq, toks) in seqs.iter_mut().zip(tokens) {
             seq.own.extend_from_slice(toks);
         }
@@ -320,7 +349,9 @@ impl Model {
             xs.index_select(&Tensor::new(last.as_slice(), &self.device)?, 0)?
         };
         let xs = candle_nn::ops::rms_norm(&xs, &self.norm, cfg.rms_eps as f32)?;
-        self.lm_head.forward(&xs)
+        let logits = self.lm_head.forward(&xs)?;
+        profile::record(Phase::LmHead, started);
+        Ok(logits)
     }
 
     /// `[n, heads * head_dim]` to `[heads, n, head_dim]` with rotary positions applied.

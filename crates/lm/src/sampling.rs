@@ -76,26 +76,13 @@ pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut Rng) -> (u32, f
     let token = if params.temperature <= 0.0 {
         greedy()
     } else {
-        let mut candidates: Vec<(usize, f32)> = logits
+        let weights: Vec<f32> = logits
             .iter()
-            .enumerate()
-            .map(|(i, &l)| (i, ((l - max) / params.temperature).exp()))
+            .map(|&l| ((l - max) / params.temperature).exp())
             .collect();
-        candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
-        if params.top_k > 0 {
-            candidates.truncate(params.top_k);
-        }
-        let total: f32 = candidates.iter().map(|c| c.1).sum();
-        if params.top_p < 1.0 {
-            let mut cumulative = 0.0;
-            let keep = candidates
-                .iter()
-                .position(|c| {
-                    cumulative += c.1 / total;
-                    cumulative >= params.top_p
-                })
-                .map_or(candidates.len(), |i| i + 1);
-            candidates.truncate(keep);
+        let mut candidates = nucleus(&weights, params.top_k, params.top_p);
+        if candidates.is_empty() {
+            candidates = weights.iter().copied().enumerate().collect();
         }
         let total: f32 = candidates.iter().map(|c| c.1).sum();
         let mut target = rng.uniform() as f32 * total;
@@ -110,6 +97,55 @@ pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut Rng) -> (u32, f
         chosen
     };
     (token as u32, logits[token] - log_norm)
+}
+
+/// The tokens top-k and top-p keep, most likely first; empty when both keep everything.
+///
+/// Sorting 50k weights per token is the slow part, so only the tokens within a
+/// factor 1e-4 of the best are sorted first; when they already hold the nucleus
+/// (almost always) the answer is exact without the full sort.
+fn nucleus(weights: &[f32], top_k: usize, top_p: f32) -> Vec<(usize, f32)> {
+    if top_k == 0 && top_p >= 1.0 {
+        return Vec::new();
+    }
+    let total: f32 = weights.iter().sum();
+    let sorted = |floor: f32| {
+        let mut c: Vec<(usize, f32)> = weights
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, w)| *w >= floor)
+            .collect();
+        c.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        c
+    };
+    let cut = |mut c: Vec<(usize, f32)>| -> Option<Vec<(usize, f32)>> {
+        if top_k > 0 {
+            c.truncate(top_k);
+        }
+        let kept: f32 = c.iter().map(|x| x.1).sum();
+        let goal = if top_k > 0 {
+            top_p.min(1.0) * kept
+        } else {
+            top_p * total
+        };
+        let mut cumulative = 0.0;
+        let keep = c.iter().position(|x| {
+            cumulative += x.1;
+            cumulative >= goal
+        })?;
+        c.truncate(keep + 1);
+        Some(c)
+    };
+    let max = weights.iter().copied().fold(0f32, f32::max);
+    let head = sorted(max * 1e-4);
+    // Exact when the head reaches the nucleus (or holds top-k whole tokens).
+    let head_is_enough = (top_k > 0 && head.len() >= top_k)
+        || head.iter().map(|x| x.1).sum::<f32>() >= top_p * total;
+    if head_is_enough && let Some(c) = cut(head) {
+        return c;
+    }
+    cut(sorted(f32::MIN)).unwrap_or_default()
 }
 
 #[cfg(test)]

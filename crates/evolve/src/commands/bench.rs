@@ -75,5 +75,27 @@ pub fn lm(args: BenchLmArgs) -> anyhow::Result<ExitCode> {
         "{}",
         table::render(&["workload".into(), "result".into()], &rows, &[false, true])
     );
+    println!();
+    let profile_rows: Vec<Vec<String>> = report
+        .tree_expansion_profile
+        .iter()
+        .zip(&report.cross_tree_profile)
+        .map(|((name, tree), (_, cross))| {
+            vec![
+                name.clone(),
+                format!("{tree:.3} s"),
+                format!("{cross:.3} s"),
+            ]
+        })
+        .collect();
+    let header = [
+        "where the time goes".into(),
+        "tree expansion".into(),
+        "cross-tree batch".into(),
+    ];
+    print!(
+        "{}",
+        table::render(&header, &profile_rows, &[false, true, true])
+    );
     Ok(ExitCode::SUCCESS)
 }
