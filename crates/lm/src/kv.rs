@@ -51,6 +51,11 @@ impl KvNode {
         self.end == 0
     }
 
+    /// The node this one extends, if any.
+    pub fn parent(&self) -> Option<&Arc<KvNode>> {
+        self.parent.as_ref()
+    }
+
     /// This node's own tokens (not its ancestors').
     pub fn tokens(&self) -> &[u32] {
         &self.tokens

@@ -14,6 +14,7 @@ pub use crate::engine::{Completion, Cursor, Engine, Expansion, Finish};
 pub use crate::error::{Error, Result};
 pub use crate::kv::KvNode;
 pub use crate::model::{DENSE_ROWS, WeightFormat, argmax};
+pub use crate::prefix_cache::PrefixCache;
 pub use crate::sampling::{Rng, SamplingParams, sample};
 pub use crate::tokenizer::Tokenizer;
 
@@ -27,6 +28,7 @@ mod engine;
 mod error;
 mod kv;
 mod model;
+mod prefix_cache;
 pub mod profile;
 mod sampling;
 mod tokenizer;

@@ -262,3 +262,55 @@ fn broken_files_are_clear_errors_naming_the_file() {
         "{msg}"
     );
 }
+
+#[test]
+fn prefix_cache_finds_the_longest_cached_prefix_and_evicts_within_budget() {
+    use evolve_lm::PrefixCache;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::load(
+        &tiny(dir.path(), "llama", GgmlDType::F32),
+        WeightFormat::F32,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let question = engine
+        .tokenizer()
+        .encode("question: what is the sum")
+        .unwrap();
+    let mut cache = PrefixCache::new(usize::MAX);
+
+    let (_, nodes) = engine
+        .feed(&[engine.start(question.clone()).unwrap()])
+        .unwrap();
+    cache.insert(&nodes[0]);
+    let per_node = cache.bytes();
+    assert!(per_node > 0);
+
+    // A longer prompt starting with the question reuses it and feeds only the rest.
+    let mut longer = question.clone();
+    longer.extend(engine.tokenizer().encode(" of the two").unwrap());
+    let cursor = cache.cursor(&longer, engine.start(longer.clone()).unwrap());
+    assert_eq!(cursor.node.len(), question.len());
+    assert_eq!(cursor.pending, longer[question.len()..]);
+    let (cached_logits, _) = engine.feed(&[cursor]).unwrap();
+    let fresh = engine.logits_all(&longer).unwrap();
+    assert!(max_abs_diff(&cached_logits[0], fresh.last().unwrap()) < 1e-4);
+
+    // The exact cached prompt still leaves its last token pending; another prompt finds nothing.
+    assert_eq!(cache.lookup(&question).1, 0);
+    let other = engine.tokenizer().encode("another").unwrap();
+    assert!(cache.lookup(&other).0.is_none());
+
+    // Past the budget the least recently used prefix goes.
+    let mut small = PrefixCache::new(per_node);
+    small.insert(&nodes[0]);
+    let (_, other_nodes) = engine
+        .feed(&[engine.start(other.clone()).unwrap()])
+        .unwrap();
+    small.insert(&other_nodes[0]);
+    assert!(small.bytes() > 0 && small.bytes() <= per_node);
+    assert!(
+        small.lookup(&longer).0.is_none(),
+        "the older prefix was evicted"
+    );
+}
