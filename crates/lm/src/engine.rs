@@ -55,6 +55,12 @@ pub struct Completion {
     pub cursor: Cursor,
 }
 
+/// Logits of each fed cursor's last token, and each cursor's cache extended by what was fed.
+pub type Fed = (Vec<Vec<f32>>, Vec<Arc<KvNode>>);
+
+/// Receives `(expansion, candidate, new text)` as completions are decoded.
+pub type TextSink<'a> = &'a mut dyn FnMut(usize, usize, &str);
+
 /// What to expand: a cursor and how many candidates to draw from it.
 #[derive(Debug, Clone)]
 pub struct Expansion {
@@ -166,7 +172,7 @@ impl Engine {
 
     /// Logits of the last token of each sequence after feeding `tokens` on top of each
     /// cursor's cache, and the caches extended by those tokens (for tests and scoring).
-    pub fn feed(&self, cursors: &[Cursor]) -> Result<(Vec<Vec<f32>>, Vec<Arc<KvNode>>)> {
+    pub fn feed(&self, cursors: &[Cursor]) -> Result<Fed> {
         let layers = self.config().layers;
         let mut seqs: Vec<SeqKv> = cursors
             .iter()
@@ -183,7 +189,7 @@ impl Engine {
         let nodes = seqs
             .iter()
             .zip(cursors)
-            .map(|(seq, c)| seq.into_node(Some(c.node.clone()), c.pending.len()))
+            .map(|(seq, c)| seq.to_node(Some(c.node.clone()), c.pending.len()))
             .collect::<Result<_>>()?;
         Ok((logits, nodes))
     }
@@ -208,7 +214,7 @@ impl Engine {
         &self,
         expansions: &[Expansion],
         params: &SamplingParams,
-        mut on_text: Option<&mut dyn FnMut(usize, usize, &str)>,
+        mut on_text: Option<TextSink<'_>>,
     ) -> Result<Vec<Vec<Completion>>> {
         let cursors: Vec<Cursor> = expansions.iter().map(|e| e.cursor.clone()).collect();
         let (first_logits, parents) = self.feed(&cursors)?;
@@ -301,7 +307,7 @@ impl Engine {
         let mut results: Vec<Vec<Completion>> = expansions.iter().map(|_| Vec::new()).collect();
         for l in live {
             let fed = l.seq.own.len();
-            let node = l.seq.into_node(Some(parents[l.expansion].clone()), fed)?;
+            let node = l.seq.to_node(Some(parents[l.expansion].clone()), fed)?;
             let pending = l.tokens[fed..].to_vec();
             results[l.expansion].push(Completion {
                 cursor: Cursor { node, pending },

@@ -164,7 +164,7 @@ impl SeqKv {
     }
 
     /// Keeps this sequence's first `len` own tokens as a new node under `parent`.
-    pub fn into_node(&self, parent: Option<Arc<KvNode>>, len: usize) -> Result<Arc<KvNode>> {
+    pub fn to_node(&self, parent: Option<Arc<KvNode>>, len: usize) -> Result<Arc<KvNode>> {
         let take = |ts: &[Option<Tensor>]| -> Result<Vec<Tensor>> {
             ts.iter()
                 .map(|t| {

@@ -10,7 +10,7 @@
 
 pub use crate::chat::{CHATML, ChatTemplate, Message};
 pub use crate::config::{Architecture, Config};
-pub use crate::engine::{Completion, Cursor, Engine, Expansion, Finish};
+pub use crate::engine::{Completion, Cursor, Engine, Expansion, Fed, Finish, TextSink};
 pub use crate::error::{Error, Result};
 pub use crate::kv::KvNode;
 pub use crate::model::{DENSE_ROWS, WeightFormat, argmax};

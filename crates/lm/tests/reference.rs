@@ -74,12 +74,10 @@ fn f32_forward_matches_quantized_llama_dequantised() {
             .unwrap(),
     )
     .unwrap()[0];
-    let mut pos = prompt.len();
-    for _ in 0..64 {
+    for pos in prompt.len()..prompt.len() + 64 {
         ref_tokens.push(next);
         let input = Tensor::new(&[next], &device).unwrap().unsqueeze(0).unwrap();
         let logits = reference.forward(&input, pos).unwrap();
-        pos += 1;
         next = argmax(&logits).unwrap()[0];
     }
     let mut cursor = engine.start(prompt.clone()).unwrap();
