@@ -2,6 +2,7 @@
 
 mod util;
 
+mod generate;
 mod grade;
 mod import;
 mod readme;
