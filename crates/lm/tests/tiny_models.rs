@@ -1,6 +1,10 @@
 //! Loader tests on tiny random models that the tests write as GGUF files: both
 //! architectures, quantised and f32 weights, and files that are broken on purpose.
 
+mod common;
+
+use common::max_abs_diff;
+
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file::{self, Value};
@@ -128,10 +132,6 @@ fn tiny(dir: &Path, arch: &str, dtype: GgmlDType) -> PathBuf {
     let path = dir.join(format!("{arch}-{dtype:?}.gguf"));
     write_model(&path, arch, dtype, 7);
     path
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
 }
 
 #[test]

@@ -1,0 +1,24 @@
+//! Helpers shared by the engine's test binaries.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The default model as scripts/fetch-model.sh leaves it in the evolve cache.
+pub fn default_model() -> PathBuf {
+    let cache = std::env::var_os("EVOLVE_CACHE")
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/evolve"));
+    let path = cache.join(evolve_lm::DEFAULT_MODEL);
+    assert!(
+        path.is_file(),
+        "default model missing at {}: run scripts/fetch-model.sh",
+        path.display()
+    );
+    path
+}
+
+/// Largest elementwise difference.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+}
