@@ -1,0 +1,35 @@
+//! Why `--weights auto` holds both Q8_0 and f32 weights: the speed of one weight
+//! matrix of the default model's MLP (1536 x 576) against 1 to 64 rows, with
+//! candle's Q8_0 kernel and with f32 GEMM.
+//!
+//!     cargo run --release -p evolve-lm --example matmul
+
+use std::time::Instant;
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+
+fn main() -> candle_core::Result<()> {
+    let device = Device::Cpu;
+    let (k, n) = (576, 1536);
+    let w = Tensor::randn(0f32, 1., (n, k), &device)?;
+    let q8 = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0)?)?;
+    println!("rows  q8_0 GFLOP/s  f32 GFLOP/s  f32/q8_0");
+    for rows in [1usize, 4, 8, 16, 32, 64] {
+        let x = Tensor::randn(0f32, 1., (rows, k), &device)?;
+        let time = |f: &dyn Fn() -> candle_core::Result<Tensor>| -> candle_core::Result<f64> {
+            f()?;
+            let reps = 50;
+            let started = Instant::now();
+            for _ in 0..reps {
+                f()?;
+            }
+            Ok(started.elapsed().as_secs_f64() / reps as f64)
+        };
+        let flops = 2.0 * (rows * k * n) as f64;
+        let q = flops / time(&|| q8.forward(&x))? / 1e9;
+        let f = flops / time(&|| x.matmul(&w.t()?))? / 1e9;
+        println!("{rows:>4}  {q:>11.1}  {f:>11.1}  {:>8.2}", f / q);
+    }
+    Ok(())
+}
