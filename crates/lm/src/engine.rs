@@ -228,8 +228,11 @@ impl Engine {
             tokens: Vec<u32>,
             logprobs: Vec<f32>,
             text: String,
+            /// Tokens whose text is in `text`.
+            decoded: usize,
             finish: Option<Finish>,
         }
+        let longest_stop = params.stop.iter().map(String::len).max().unwrap_or(0);
         let mut live = Vec::new();
         for (i, (expansion, parent)) in expansions.iter().zip(&parents).enumerate() {
             let prefix = prefix_of(parent)?;
@@ -242,6 +245,7 @@ impl Engine {
                     tokens: Vec::new(),
                     logprobs: Vec::new(),
                     text: String::new(),
+                    decoded: 0,
                     finish: None,
                 });
             }
@@ -261,23 +265,30 @@ impl Engine {
                 let (token, logprob) = sample(&logits[slot], params, &mut l.rng);
                 l.tokens.push(token);
                 l.logprobs.push(logprob);
-                let text = self.tokenizer.decode(&l.tokens)?;
-                // A token may end inside a multi-byte character: wait for the rest.
-                let settled = if text.ends_with('\u{fffd}') {
-                    l.text.len()
-                } else {
-                    text.len()
-                };
-                if let Some(cb) = on_text.as_deref_mut()
-                    && settled > l.text.len()
-                    && text.is_char_boundary(l.text.len())
-                {
-                    cb(l.expansion, l.index, &text[l.text.len()..settled]);
+                // Decode only the tokens not yet in `text`, once they form whole
+                // characters (a token may end inside a multi-byte one); byte-level
+                // BPE tokens carry their own spaces, so pieces join exactly.
+                let piece = self.tokenizer.decode(&l.tokens[l.decoded..])?;
+                let whole = !piece.ends_with('\u{fffd}') || l.tokens.len() - l.decoded >= 8;
+                let mut stopped = None;
+                if whole {
+                    let start = l.text.len();
+                    l.text.push_str(&piece);
+                    l.decoded = l.tokens.len();
+                    if let Some(cb) = on_text.as_deref_mut() {
+                        cb(l.expansion, l.index, &piece);
+                    }
+                    // A stop string can only end in the new piece.
+                    let mut from = start.saturating_sub(longest_stop);
+                    while !l.text.is_char_boundary(from) {
+                        from -= 1;
+                    }
+                    stopped = find_stop(&l.text[from..], &params.stop)
+                        .map(|(stop, end)| (stop, from + end));
                 }
-                l.text = text;
                 if self.tokenizer.is_stop(token) && !params.ignore_eos {
                     l.finish = Some(Finish::EndOfTurn);
-                } else if let Some((stop, end)) = find_stop(&l.text, &params.stop) {
+                } else if let Some((stop, end)) = stopped {
                     l.text.truncate(end);
                     l.finish = Some(Finish::Stop(stop));
                 } else if l.tokens.len() >= params.max_tokens {
@@ -305,7 +316,11 @@ impl Engine {
         }
 
         let mut results: Vec<Vec<Completion>> = expansions.iter().map(|_| Vec::new()).collect();
-        for l in live {
+        for mut l in live {
+            if l.decoded < l.tokens.len() && !matches!(l.finish, Some(Finish::Stop(_))) {
+                l.text
+                    .push_str(&self.tokenizer.decode(&l.tokens[l.decoded..])?);
+            }
             let fed = l.seq.own.len();
             let node = l.seq.to_node(Some(parents[l.expansion].clone()), fed)?;
             let pending = l.tokens[fed..].to_vec();

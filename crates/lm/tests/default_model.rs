@@ -168,6 +168,12 @@ fn same_seed_same_candidates_and_stop_strings_end_a_step() {
             Finish::Length => assert_eq!(c.tokens.len(), 40),
             Finish::EndOfTurn => assert!(e.tokenizer().is_stop(*c.tokens.last().unwrap())),
         }
+        // Text decoded piece by piece equals decoding all the tokens at once.
+        let full = e.tokenizer().decode(&c.tokens).unwrap();
+        match &c.finish {
+            Finish::Stop(_) => assert!(full.starts_with(&c.text), "{:?} vs {full:?}", c.text),
+            _ => assert_eq!(c.text, full),
+        }
         // The cursor continues right after the candidate.
         assert_eq!(
             c.cursor.node.len() + c.cursor.pending.len(),
