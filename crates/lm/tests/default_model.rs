@@ -268,3 +268,46 @@ fn greedy_siblings_decoded_together_match_a_single_decode() {
         assert_eq!(c.tokens, alone[0][0].tokens);
     }
 }
+
+#[test]
+fn quantised_weights_stay_close_to_f32() {
+    // Q8_0 on the standard kernel, and `auto` (on a VNNI CPU, Q8_0 on the repacked
+    // kernel), against the file's weights dequantised to f32.
+    let tokens =
+        encode("Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and");
+    let exact = engine().logits_all(&tokens).unwrap();
+    let top = |v: &[f32]| {
+        v.iter()
+            .enumerate()
+            .fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
+            .0
+    };
+    for (format, mean_limit, worst_limit) in [
+        (WeightFormat::Q8_0, 0.06, 0.12),
+        (WeightFormat::Auto, 0.1, 0.15),
+    ] {
+        let engine = Engine::load(&default_model(), format, &Device::Cpu).unwrap();
+        let approx = engine.logits_all(&tokens).unwrap();
+        let (mut agree, mut worst, mut sum) = (0, 0f32, 0f32);
+        for (e, a) in exact.iter().zip(&approx) {
+            let error = max_abs_diff(e, a) / e.iter().fold(0f32, |m, x| m.max(x.abs()));
+            worst = worst.max(error);
+            sum += error;
+            agree += usize::from(top(e) == top(a));
+        }
+        let mean = sum / exact.len() as f32;
+        eprintln!(
+            "{format:?} vs f32: relative logit error mean {mean:.3}, worst {worst:.3}; top-1 agreement {agree}/{}",
+            exact.len()
+        );
+        assert!(
+            mean < mean_limit && worst < worst_limit,
+            "{format:?} logits drift from f32: mean {mean}, worst {worst}"
+        );
+        assert!(
+            agree * 10 >= exact.len() * 8,
+            "{format:?}: top-1 agrees on only {agree} of {} positions",
+            exact.len()
+        );
+    }
+}
