@@ -545,7 +545,7 @@ fn vnni_available() -> bool {
 /// kernel 8-10x faster (`cargo run --release -p evolve-lm --example matmul`).
 fn vnni_padding(rows: usize, cols: usize) -> usize {
     const QK_K: usize = 256;
-    if !vnni_available() || rows % 16 != 0 || cols % QK_K == 0 {
+    if !vnni_available() || !rows.is_multiple_of(16) || cols.is_multiple_of(QK_K) {
         return 0;
     }
     cols.next_multiple_of(QK_K) - cols
