@@ -306,7 +306,11 @@ impl Engine {
                 .map(|&s| [*live[s].tokens.last().expect("sampled")])
                 .collect();
             let token_refs: Vec<&[u32]> = tokens.iter().map(|t| t.as_slice()).collect();
-            let mut seqs: Vec<SeqKv> = active.iter().map(|&s| live[s].seq.clone()).collect();
+            // Moved out for the forward and back after it: no per-token copies.
+            let mut seqs: Vec<SeqKv> = active
+                .iter()
+                .map(|&s| std::mem::take(&mut live[s].seq))
+                .collect();
             let out = self.model.forward(&token_refs, &mut seqs, false)?;
             let rows: Vec<Vec<f32>> = out.to_vec2().context("reading logits")?;
             for ((slot, seq), row) in active.iter().zip(seqs).zip(rows) {

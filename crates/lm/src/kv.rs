@@ -127,7 +127,7 @@ pub(crate) struct PrefixKv {
 }
 
 /// One sequence being computed: a shared prefix plus its own new keys and values.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct SeqKv {
     pub prefix: Option<Arc<PrefixKv>>,
     /// Per layer, the keys/values of this sequence's tokens after the prefix.

@@ -57,25 +57,42 @@ impl std::str::FromStr for WeightFormat {
 #[derive(Debug)]
 struct Linear {
     weight: QMatMul,
-    /// Zero columns appended to a Q8_0 `weight` (see [`vnni_padding`]); inputs get as many zeros.
+    /// Input width of the layer as the model defines it.
+    in_features: usize,
+    /// Zero columns appended to a Q8_0 `weight` (see [`vnni_padding`]).
     pad: usize,
     dense: Option<Tensor>,
     bias: Option<Tensor>,
 }
 
 impl Linear {
+    /// `xs` padded with zero columns as this layer's weight is, so several layers
+    /// reading the same input can share one padded copy.
+    fn padded(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        fit(xs, self.in_features + self.pad)
+    }
+
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let ys = match &self.dense {
-            Some(w) if xs.dim(0)? >= DENSE_ROWS => xs.matmul(&w.t()?)?,
-            _ if self.pad > 0 => {
-                let zeros = Tensor::zeros((xs.dim(0)?, self.pad), xs.dtype(), xs.device())?;
-                self.weight.forward(&Tensor::cat(&[xs, &zeros], 1)?)?
-            }
-            _ => self.weight.forward(xs)?,
+            Some(w) if xs.dim(0)? >= DENSE_ROWS => fit(xs, self.in_features)?.matmul(&w.t()?)?,
+            _ => self.weight.forward(&self.padded(xs)?)?,
         };
         match &self.bias {
             Some(b) => ys.broadcast_add(b),
             None => Ok(ys),
+        }
+    }
+}
+
+/// `xs` with exactly `width` columns: zero columns added, or padding dropped.
+fn fit(xs: &Tensor, width: usize) -> candle_core::Result<Tensor> {
+    let (rows, have) = xs.dims2()?;
+    match have.cmp(&width) {
+        std::cmp::Ordering::Equal => Ok(xs.clone()),
+        std::cmp::Ordering::Greater => xs.narrow(1, 0, width),
+        std::cmp::Ordering::Less => {
+            let zeros = Tensor::zeros((rows, width - have), xs.dtype(), xs.device())?;
+            Tensor::cat(&[xs, &zeros], 1)
         }
     }
 }
@@ -167,6 +184,7 @@ impl<R: Read + Seek> TensorReader<'_, R> {
         };
         Ok(Linear {
             weight,
+            in_features: cols,
             pad,
             dense,
             bias: None,
@@ -306,7 +324,12 @@ impl Model {
         for (layer, block) in self.blocks.iter().enumerate() {
             let started = Instant::now();
             let residual = &xs;
-            let h = candle_nn::ops::rms_norm(&xs, &block.attn_norm, cfg.rms_eps as f32)?;
+            // Padded once here for the q/k/v projections rather than in each.
+            let h = block.q.padded(&candle_nn::ops::rms_norm(
+                &xs,
+                &block.attn_norm,
+                cfg.rms_eps as f32,
+            )?)?;
             let q = self.rotate(&block.q.forward(&h)?, cfg.heads, &cos, &sin)?;
             let k = self.rotate(&block.k.forward(&h)?, cfg.kv_heads, &cos, &sin)?;
             let v = block
@@ -351,7 +374,11 @@ impl Model {
             let started = Instant::now();
             let xs_attn = (block.o.forward(&attn)? + residual)?;
 
-            let h = candle_nn::ops::rms_norm(&xs_attn, &block.ffn_norm, cfg.rms_eps as f32)?;
+            let h = block.gate.padded(&candle_nn::ops::rms_norm(
+                &xs_attn,
+                &block.ffn_norm,
+                cfg.rms_eps as f32,
+            )?)?;
             let gated =
                 (candle_nn::ops::silu(&block.gate.forward(&h)?)? * block.up.forward(&h)?)?;
             xs = (block.down.forward(&gated)? + xs_attn)?;
