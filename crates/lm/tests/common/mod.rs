@@ -5,11 +5,7 @@ use std::path::PathBuf;
 
 /// The default model as scripts/fetch-model.sh leaves it in the evolve cache.
 pub fn default_model() -> PathBuf {
-    let cache = std::env::var_os("EVOLVE_CACHE")
-        .filter(|c| !c.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/evolve"));
-    let path = cache.join(evolve_lm::DEFAULT_MODEL);
+    let path = evolve_data::cache_dir().join(evolve_lm::DEFAULT_MODEL);
     assert!(
         path.is_file(),
         "default model missing at {}: run scripts/fetch-model.sh",
