@@ -78,4 +78,3 @@ fn standard_sets_import_with_their_published_counts() {
         again.stderr
     );
 }
-

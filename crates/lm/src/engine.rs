@@ -174,10 +174,20 @@ impl Engine {
     /// cursor's cache, and the caches extended by those tokens (for tests and scoring).
     pub fn feed(&self, cursors: &[Cursor]) -> Result<Fed> {
         let layers = self.config().layers;
-        let mut seqs: Vec<SeqKv> = cursors
-            .iter()
-            .map(|c| Ok(SeqKv::new(prefix_of(&c.node)?, layers)))
-            .collect::<Result<_>>()?;
+        // Cursors on the same node (rollouts of one question) share one joined prefix.
+        let mut joined: Vec<(&Arc<KvNode>, Option<Arc<crate::kv::PrefixKv>>)> = Vec::new();
+        let mut seqs = Vec::with_capacity(cursors.len());
+        for c in cursors {
+            let prefix = match joined.iter().find(|(node, _)| Arc::ptr_eq(node, &c.node)) {
+                Some((_, prefix)) => prefix.clone(),
+                None => {
+                    let prefix = prefix_of(&c.node)?;
+                    joined.push((&c.node, prefix.clone()));
+                    prefix
+                }
+            };
+            seqs.push(SeqKv::new(prefix, layers));
+        }
         let tokens: Vec<&[u32]> = cursors.iter().map(|c| c.pending.as_slice()).collect();
         if tokens.iter().any(|t| t.is_empty()) {
             return Err(Error::Request(
