@@ -11,17 +11,20 @@
 //! number never equals itself times 100 unless one side carries a percent sign.
 #![deny(missing_docs)]
 
+pub use crate::arithmetic::{ArithmeticCheck, check_arithmetic};
 pub use crate::equal::answers_equal;
 pub use crate::extract::{extract_answer, extract_boxed};
 pub use crate::normalize::{Normalized, normalize};
 pub use crate::rational::Rational;
 
 mod answer;
+pub mod arithmetic;
 mod equal;
 pub mod expr;
 mod extract;
 mod normalize;
 mod rational;
+pub mod sandbox;
 
 /// The verdict on one response.
 #[derive(Debug, Clone, PartialEq, Eq)]
