@@ -144,6 +144,7 @@ pub fn run(
         &[Expansion {
             cursor: cached.clone(),
             candidates: 1,
+            seed: None,
         }],
         &decode,
         None,
@@ -157,6 +158,7 @@ pub fn run(
         &[Expansion {
             cursor: cached.clone(),
             candidates: shape.candidates,
+            seed: None,
         }],
         &sampling,
         None,
@@ -175,6 +177,7 @@ pub fn run(
                 pending: vec![tokens[tokens.len() - 1]],
             },
             candidates: shape.candidates,
+            seed: None,
         });
     }
     crate::profile::reset();

@@ -68,6 +68,9 @@ pub struct Expansion {
     pub cursor: Cursor,
     /// Number of candidates (siblings).
     pub candidates: usize,
+    /// This expansion's own seed; `None` draws from the call's seed by the
+    /// expansion's place in the batch.
+    pub seed: Option<u64>,
 }
 
 /// A loaded model ready to generate.
@@ -218,7 +221,8 @@ impl Engine {
     /// Each expansion's pending tokens are fed once, then its candidates sample
     /// their first tokens from the same logits and decode in one batch, reading
     /// their shared prefix from one joined cache. Candidate `j` of expansion `i`
-    /// draws from its own RNG stream, so results do not depend on batch make-up.
+    /// draws from its own RNG stream (from the expansion's seed when it has one), so
+    /// results do not depend on batch make-up.
     /// `on_text(i, j, delta)` receives new text as it is decoded.
     pub fn expand(
         &self,
@@ -251,7 +255,10 @@ impl Engine {
                     expansion: i,
                     index: j,
                     seq: SeqKv::new(prefix.clone(), layers),
-                    rng: Rng::new(params.seed, ((i as u64) << 32) | j as u64),
+                    rng: match expansion.seed {
+                        Some(seed) => Rng::new(seed, j as u64),
+                        None => Rng::new(params.seed, ((i as u64) << 32) | j as u64),
+                    },
                     tokens: Vec::new(),
                     logprobs: Vec::new(),
                     text: String::new(),

@@ -137,6 +137,7 @@ fn same_seed_same_candidates_and_stop_strings_end_a_step() {
             &[Expansion {
                 cursor,
                 candidates: 4,
+                seed: None,
             }],
             params,
             None,
@@ -199,10 +200,12 @@ fn candidates_from_one_batch_match_their_own_runs() {
                 Expansion {
                     cursor: e.start(prompt.clone()).unwrap(),
                     candidates: 3,
+                    seed: None,
                 },
                 Expansion {
                     cursor: e.start(encode("Two plus two equals")).unwrap(),
                     candidates: 2,
+                    seed: None,
                 },
             ],
             &params,
@@ -214,6 +217,7 @@ fn candidates_from_one_batch_match_their_own_runs() {
             &[Expansion {
                 cursor: e.start(prompt).unwrap(),
                 candidates: 3,
+                seed: None,
             }],
             &params,
             None,
@@ -249,6 +253,7 @@ fn greedy_siblings_decoded_together_match_a_single_decode() {
             &[Expansion {
                 cursor: cursor.clone(),
                 candidates: 1,
+                seed: None,
             }],
             &params,
             None,
@@ -259,6 +264,7 @@ fn greedy_siblings_decoded_together_match_a_single_decode() {
             &[Expansion {
                 cursor,
                 candidates: 4,
+                seed: None,
             }],
             &params,
             None,

@@ -171,6 +171,7 @@ fn both_architectures_load_and_generate_in_every_weight_format() {
                         &[Expansion {
                             cursor: engine.start(prompt).unwrap(),
                             candidates: 2,
+                            seed: None,
                         }],
                         &params,
                         None,

@@ -43,6 +43,9 @@ pub enum Error {
     /// A dataset that was asked for is not in the database.
     #[error("no dataset named {0:?}; `evolve data list` shows what is stored")]
     UnknownDataset(String),
+    /// Data that breaks an invariant of the schema.
+    #[error("{0}")]
+    Invalid(String),
     /// A split that would change an existing one.
     #[error("{0}")]
     Split(String),

@@ -4,7 +4,8 @@
 //! the workspace's `migrations/` folder and refuses a database that a newer build
 //! migrated. Datasets and problems are written through [`Store::import_problems`],
 //! one transaction per call; [`Store::query`] runs a user's ad-hoc SQL for
-//! `evolve sql`.
+//! `evolve sql`. Search trees are written whole, one transaction each, by
+//! [`Store::insert_tree`].
 #![deny(missing_docs)]
 
 pub use crate::datasets::{
@@ -13,8 +14,10 @@ pub use crate::datasets::{
 pub use crate::db::{SCHEMA_VERSION, Store};
 pub use crate::error::{Error, Result};
 pub use crate::query::{Cell, Rows};
+pub use crate::trees::{NewModel, NewNode, NewTree, Round, StoredNode, StoredTree, TreeSummary};
 
 mod datasets;
 mod db;
 mod error;
 mod query;
+mod trees;

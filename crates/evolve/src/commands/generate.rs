@@ -53,6 +53,7 @@ pub fn run(args: GenerateArgs, out: Output) -> anyhow::Result<ExitCode> {
         &[Expansion {
             cursor: engine.start(prompt)?,
             candidates: 1,
+            seed: None,
         }],
         &params,
         Some(&mut print),
