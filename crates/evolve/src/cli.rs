@@ -43,9 +43,121 @@ pub enum Command {
     Sql(SqlArgs),
     /// Chat with a local model: stream its answer to a prompt.
     Generate(GenerateArgs),
+    /// Grow MCTS trees of reasoning steps for a dataset's problems and store them.
+    Search(SearchArgs),
+    /// List and show stored search trees.
+    #[command(subcommand)]
+    Tree(TreeCommand),
     /// Benchmarks that print their figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The dataset to search (see `evolve data list`).
+    #[arg(long)]
+    pub dataset: String,
+
+    /// Search only the first N problems (in import order); rerunning skips those already stored.
+    #[arg(long)]
+    pub limit: Option<usize>,
+
+    /// Which split: pool or held-out (default: the pool of a split dataset, else all problems).
+    #[arg(long)]
+    pub split: Option<String>,
+
+    /// The round the trees belong to; a round keeps the settings it was first searched with.
+    #[arg(long, default_value_t = 1)]
+    pub round: i64,
+
+    /// A built-in pipeline by name, or a pipeline TOML file (see pipelines/default.toml).
+    #[arg(long, default_value = "default")]
+    pub pipeline: String,
+
+    /// Step format: text (arithmetic checked) or code (Python run in a sandbox).
+    #[arg(long)]
+    pub step_format: Option<String>,
+
+    /// Rollouts per problem [pipeline default: 16].
+    #[arg(long)]
+    pub rollouts: Option<u32>,
+
+    /// Candidate steps per expansion [pipeline default: 8].
+    #[arg(long)]
+    pub candidates: Option<usize>,
+
+    /// UCT exploration constant [pipeline default: 2].
+    #[arg(long)]
+    pub c: Option<f64>,
+
+    /// Most steps in a solution [pipeline default: 16].
+    #[arg(long)]
+    pub max_depth: Option<usize>,
+
+    /// Most tokens in one step.
+    #[arg(long)]
+    pub max_step_tokens: Option<usize>,
+
+    /// Trees grown at once (batched together in the engine).
+    #[arg(long)]
+    pub trees_in_flight: Option<usize>,
+
+    /// Sampling temperature.
+    #[arg(long)]
+    pub temperature: Option<f32>,
+
+    /// Search seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TreeCommand {
+    /// Stored trees, one line each.
+    List(TreeListArgs),
+    /// One tree as an indented outline, Graphviz dot, or JSON.
+    Show(TreeShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TreeListArgs {
+    /// Only trees of this round number.
+    #[arg(long)]
+    pub round: Option<i64>,
+
+    /// Pipeline of that round.
+    #[arg(long, default_value = "default")]
+    pub pipeline: String,
+
+    /// Only trees of this dataset.
+    #[arg(long)]
+    pub dataset: Option<String>,
+
+    /// At most this many trees.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct TreeShowArgs {
+    /// The tree's id (see `evolve tree list`).
+    pub id: i64,
+
+    /// Print Graphviz dot instead of an outline.
+    #[arg(long, conflicts_with = "json")]
+    pub dot: bool,
+
+    /// Print the tree and its nodes as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Characters of each step shown in the outline.
+    #[arg(long, default_value_t = 80)]
+    pub width: usize,
 }
 
 #[derive(Debug, Subcommand)]

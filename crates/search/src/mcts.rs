@@ -85,6 +85,8 @@ pub struct FinishedTree<S> {
     pub seconds: f64,
     /// Candidates merged as duplicates.
     pub duplicates: u32,
+    /// Tokens generated for the tree, merged duplicates included.
+    pub generated_tokens: usize,
 }
 
 /// Receives progress and finished trees.
@@ -116,6 +118,7 @@ struct Live<S> {
     expanding: NodeId,
     started: Instant,
     duplicates: u32,
+    generated_tokens: usize,
     timed_out: bool,
 }
 
@@ -140,6 +143,7 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
                     expanding: 0,
                     started: Instant::now(),
                     duplicates: 0,
+                    generated_tokens: 0,
                     timed_out: false,
                 };
                 if self.config.rollouts == 0 {
@@ -197,6 +201,7 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
             let parent = tree.expanding;
             let mut seen: Vec<(String, NodeId)> = Vec::new();
             for proposal in proposals {
+                tree.generated_tokens += proposal.tokens;
                 let key = proposal
                     .text
                     .split_whitespace()
@@ -235,9 +240,12 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
                             .iter()
                             .map(|&id| tree.node(id).text.as_str())
                             .collect(),
+                        // Code that failed is not run again on the way to later steps.
                         path_code: earlier
                             .iter()
-                            .filter_map(|&id| tree.node(id).code.as_deref())
+                            .map(|&id| tree.node(id))
+                            .filter(|n| n.check != Some(StepCheck::Error))
+                            .filter_map(|n| n.code.as_deref())
                             .collect(),
                         text: &node.text,
                         end,
@@ -361,6 +369,7 @@ fn finish<S>(mut live: Live<S>, observer: &mut dyn Observer<S>) -> Result<()> {
             rollouts: live.rollouts,
             seconds: live.started.elapsed().as_secs_f64(),
             duplicates: live.duplicates,
+            generated_tokens: live.generated_tokens,
             problem: live.problem,
             tree: live.tree,
         })

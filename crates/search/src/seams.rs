@@ -68,7 +68,7 @@ pub struct StepInput<'a> {
     pub question: &'a str,
     /// The earlier steps' texts, root first.
     pub path: Vec<&'a str>,
-    /// The earlier steps' code (for code steps), root first.
+    /// The earlier steps' code (for code steps) that ran without error, root first.
     pub path_code: Vec<&'a str>,
     /// The new step.
     pub text: &'a str,

@@ -263,6 +263,8 @@ fn duplicate_candidates_are_merged() {
     assert_eq!(tree.node(1).duplicates, 3);
     assert_eq!(tree.node(1).children.len(), 4);
     assert_eq!(out.trees[0].duplicates, 3);
+    // "same step" is 2 tokens, each answer 2: all candidates count as generated.
+    assert_eq!(out.trees[0].generated_tokens, 4 * 2 + 4 * 2);
 }
 
 #[test]

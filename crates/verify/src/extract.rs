@@ -10,6 +10,13 @@ use regex::Regex;
 /// `#### ` (GSM8K style), a "the answer is …" / "Answer: …" statement, else the
 /// last number in the text.
 pub fn extract_answer(response: &str) -> Option<String> {
+    extract_final_answer(response).or_else(|| last_number(response))
+}
+
+/// The answer a text explicitly commits to: `\boxed{…}`, `#### …` or "the answer
+/// is …", without falling back to the last number (so a step that merely
+/// computes something does not end a solution).
+pub fn extract_final_answer(response: &str) -> Option<String> {
     if let Some(boxed) = extract_boxed(response) {
         return Some(boxed);
     }
@@ -19,10 +26,7 @@ pub fn extract_answer(response: &str) -> Option<String> {
             return Some(line.to_owned());
         }
     }
-    if let Some(stated) = extract_stated(response) {
-        return Some(stated);
-    }
-    last_number(response)
+    extract_stated(response)
 }
 
 /// The content of the last complete `\boxed{…}` or `\fbox{…}`, nested braces included.

@@ -13,7 +13,7 @@
 
 pub use crate::arithmetic::{ArithmeticCheck, check_arithmetic};
 pub use crate::equal::answers_equal;
-pub use crate::extract::{extract_answer, extract_boxed};
+pub use crate::extract::{extract_answer, extract_boxed, extract_final_answer};
 pub use crate::normalize::{Normalized, normalize};
 pub use crate::rational::Rational;
 

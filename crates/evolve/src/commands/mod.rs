@@ -5,14 +5,16 @@ use std::process::ExitCode;
 use anyhow::Context;
 use evolve_store::Store;
 
-use crate::cli::{BenchCommand, Cli, Command, DataCommand};
+use crate::cli::{BenchCommand, Cli, Command, DataCommand, TreeCommand};
 
 mod bench;
 mod data;
 mod generate;
 mod grade;
 mod init;
+mod search;
 mod sql;
+mod tree;
 
 /// Runs the command `cli` names.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -25,6 +27,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Grade(args) => grade::run(args, out),
         Command::Sql(args) => sql::run(&cli.db, args).await,
         Command::Generate(args) => generate::run(args, out),
+        Command::Search(args) => search::run(&cli.db, args, out).await,
+        Command::Tree(TreeCommand::List(args)) => tree::list(&cli.db, args).await,
+        Command::Tree(TreeCommand::Show(args)) => tree::show(&cli.db, args).await,
         Command::Bench(BenchCommand::Lm(args)) => bench::lm(args),
     }
 }
@@ -37,6 +42,11 @@ pub struct Output {
 }
 
 impl Output {
+    /// Whether status output is off.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Prints a status line to standard error.
     pub fn status(&self, line: impl std::fmt::Display) {
         if !self.quiet {

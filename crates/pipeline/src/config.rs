@@ -1,0 +1,231 @@
+//! Pipeline configurations: `pipelines/*.toml`, built into the binary by name,
+//! or any file given by path.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// The pipelines shipped in `pipelines/`, by name.
+pub const BUILTIN: &[(&str, &str)] = &[("default", include_str!("../../../pipelines/default.toml"))];
+
+/// A pipeline: search settings and the prompts of each step format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Name, used for the pipeline's rounds in the database.
+    pub name: String,
+    /// Search settings.
+    pub search: SearchSettings,
+    /// Prompts and checks per step format.
+    pub formats: Formats,
+    /// Limits of the Python sandbox for code steps.
+    #[serde(default)]
+    pub sandbox: SandboxSettings,
+}
+
+/// How steps are written and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepFormat {
+    /// Natural-language steps separated by a blank line; arithmetic claims checked.
+    Text,
+    /// A comment and a Python block per step; the code is run in the sandbox.
+    Code,
+}
+
+impl std::str::FromStr for StepFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<StepFormat, String> {
+        match s {
+            "text" => Ok(StepFormat::Text),
+            "code" => Ok(StepFormat::Code),
+            other => Err(format!("unknown step format {other:?}; use text or code")),
+        }
+    }
+}
+
+impl std::fmt::Display for StepFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StepFormat::Text => "text",
+            StepFormat::Code => "code",
+        })
+    }
+}
+
+/// MCTS and sampling settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSettings {
+    /// Step format.
+    pub step_format: StepFormat,
+    /// Rollouts per problem.
+    pub rollouts: u32,
+    /// Candidate steps per expansion.
+    pub candidates: usize,
+    /// UCT exploration constant.
+    pub c: f64,
+    /// Most steps in a solution.
+    pub max_depth: usize,
+    /// Most tokens in one step.
+    pub max_step_tokens: usize,
+    /// Most generated tokens in one solution.
+    pub max_path_tokens: usize,
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// Nucleus sampling threshold.
+    pub top_p: f32,
+    /// Top-k sampling (0: off).
+    pub top_k: usize,
+    /// Trees grown at once.
+    pub trees_in_flight: usize,
+    /// Search seed.
+    pub seed: u64,
+    /// Wall-clock limit per tree, seconds.
+    #[serde(default)]
+    pub max_seconds_per_tree: Option<f64>,
+}
+
+/// Prompts of both step formats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Formats {
+    /// Natural-language steps.
+    pub text: FormatPrompts,
+    /// Code-augmented steps.
+    pub code: FormatPrompts,
+}
+
+impl Formats {
+    /// The prompts of `format`.
+    pub fn get(&self, format: StepFormat) -> &FormatPrompts {
+        match format {
+            StepFormat::Text => &self.text,
+            StepFormat::Code => &self.code,
+        }
+    }
+}
+
+/// The system prompt and worked examples of a step format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormatPrompts {
+    /// System message.
+    pub system: String,
+    /// Few-shot examples, shown as earlier turns of the chat.
+    #[serde(default)]
+    pub examples: Vec<Example>,
+    /// Failed step checks in a row after which a path is pruned (0: never).
+    pub max_errors_in_a_row: u32,
+}
+
+/// A worked example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Example {
+    /// The question.
+    pub question: String,
+    /// Its solution, written in the step format.
+    pub solution: String,
+}
+
+/// Sandbox limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// Wall-clock seconds per run.
+    pub wall_seconds: f64,
+    /// CPU seconds per run.
+    pub cpu_seconds: u64,
+    /// Address space, MiB.
+    pub memory_mb: u64,
+    /// Output kept, KiB.
+    pub output_kb: usize,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> SandboxSettings {
+        SandboxSettings { wall_seconds: 10.0, cpu_seconds: 5, memory_mb: 1024, output_kb: 16 }
+    }
+}
+
+impl SandboxSettings {
+    /// As the sandbox's limits.
+    pub fn limits(&self) -> evolve_verify::sandbox::Limits {
+        evolve_verify::sandbox::Limits {
+            wall: std::time::Duration::from_secs_f64(self.wall_seconds),
+            cpu_seconds: self.cpu_seconds,
+            memory_bytes: self.memory_mb << 20,
+            output_bytes: self.output_kb << 10,
+            ..Default::default()
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// A built-in pipeline by name, or a TOML file by path.
+    pub fn load(name_or_path: &str) -> anyhow::Result<PipelineConfig> {
+        if let Some((_, text)) = BUILTIN.iter().find(|(name, _)| *name == name_or_path) {
+            return PipelineConfig::parse(text, &format!("built-in pipeline {name_or_path}"));
+        }
+        let path = Path::new(name_or_path);
+        if !path.is_file() {
+            let names: Vec<&str> = BUILTIN.iter().map(|(name, _)| *name).collect();
+            bail!(
+                "no pipeline {name_or_path:?}: not a built-in one ({}) and no such file",
+                names.join(", ")
+            );
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        PipelineConfig::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks a pipeline; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<PipelineConfig> {
+        let config: PipelineConfig = toml::from_str(text).with_context(|| format!("parsing {origin}"))?;
+        config.validate().with_context(|| format!("checking {origin}"))?;
+        Ok(config)
+    }
+
+    /// Rejects settings the search cannot run with.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let s = &self.search;
+        if s.rollouts == 0 || s.candidates == 0 || s.max_depth == 0 || s.trees_in_flight == 0 {
+            bail!("rollouts, candidates, max_depth and trees_in_flight must be at least 1");
+        }
+        if s.max_step_tokens == 0 || s.max_path_tokens == 0 {
+            bail!("max_step_tokens and max_path_tokens must be at least 1");
+        }
+        if !(s.c >= 0.0) || !(s.temperature >= 0.0) || !(s.top_p > 0.0 && s.top_p <= 1.0) {
+            bail!("c and temperature must be >= 0 and top_p in (0, 1]");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_pipelines_parse() {
+        for (name, _) in BUILTIN {
+            let config = PipelineConfig::load(name).unwrap();
+            assert_eq!(config.name, *name);
+            assert!(!config.formats.text.examples.is_empty());
+            assert!(config.formats.code.examples[0].solution.contains("```python"));
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let text = BUILTIN[0].1.replace("rollouts = 16", "rollouts = 16\nrollout = 3");
+        let err = PipelineConfig::parse(&text, "x.toml").unwrap_err();
+        assert!(format!("{err:#}").contains("rollout"), "{err:#}");
+        let text = BUILTIN[0].1.replace("candidates = 8", "candidates = 0");
+        assert!(PipelineConfig::parse(&text, "x.toml").is_err());
+        assert!(PipelineConfig::load("no-such-pipeline").is_err());
+    }
+}

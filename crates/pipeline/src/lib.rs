@@ -1,0 +1,16 @@
+//! One self-evolution round end to end. So far: pipeline configurations
+//! ([`PipelineConfig`], `pipelines/*.toml`) and the search phase
+//! ([`run_search`]): MCTS with the local policy ([`EnginePolicy`]) and the step
+//! checks of each format ([`StepChecker`]), every finished tree stored in the
+//! database as it finishes.
+#![deny(missing_docs)]
+
+pub use crate::config::{BUILTIN, Example, FormatPrompts, PipelineConfig, SandboxSettings, SearchSettings, StepFormat};
+pub use crate::policy::{EnginePolicy, PolicyStats};
+pub use crate::search_phase::{SearchJob, SearchProgress, SearchSummary, TreeReport, run_search, sha256_file};
+pub use crate::steps::{StepChecker, code_block, delimiter, program};
+
+mod config;
+mod policy;
+mod search_phase;
+mod steps;

@@ -1,0 +1,370 @@
+//! The search phase of a round: MCTS with the local policy over a dataset's
+//! problems, each finished tree stored at once in its own transaction, so a
+//! killed run loses only the trees in flight and a rerun skips stored ones.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use evolve_lm::{Engine, SamplingParams};
+use evolve_search::{BoxError, Config, FinishedTree, Mcts, Observer, SearchProblem, StepCheck, TreeStatus};
+use evolve_store::{NewModel, NewNode, NewTree, Problem, Round, Store};
+use evolve_verify::sandbox::Sandbox;
+use sha2::{Digest, Sha256};
+
+use crate::config::{PipelineConfig, StepFormat};
+use crate::policy::{EnginePolicy, PolicyStats};
+use crate::steps::{StepChecker, delimiter};
+
+/// What to search.
+#[derive(Debug, Clone)]
+pub struct SearchJob {
+    /// Dataset name.
+    pub dataset: String,
+    /// `pool`, `held-out`, or `None` for the pool of a split dataset (all of an unsplit one).
+    pub split: Option<String>,
+    /// The first N problems only.
+    pub limit: Option<usize>,
+    /// Round number within the pipeline.
+    pub round: i64,
+}
+
+/// One stored tree, for progress reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeReport {
+    /// The problem's id.
+    pub problem_id: i64,
+    /// Some leaf is correct.
+    pub solved: bool,
+    /// Tokens generated.
+    pub tokens: usize,
+    /// Nodes in the tree.
+    pub nodes: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// `done` or `timeout`.
+    pub status: &'static str,
+}
+
+/// Receives progress while the search runs.
+pub trait SearchProgress {
+    /// `todo` problems will be searched; `stored` already have a tree in this round.
+    fn start(&mut self, _todo: usize, _stored: usize) {}
+    /// Tokens were generated.
+    fn tokens(&mut self, _tokens: usize) {}
+    /// A tree was stored.
+    fn tree(&mut self, _report: &TreeReport) {}
+    /// A problem was skipped (and recorded as a failed tree).
+    fn skipped(&mut self, _problem: &Problem, _reason: &str) {}
+}
+
+/// What a search run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchSummary {
+    /// The round's id.
+    pub round_id: i64,
+    /// Trees grown and stored by this run.
+    pub searched: usize,
+    /// Problems that already had a tree in the round.
+    pub already_stored: usize,
+    /// Problems skipped (no gold answer).
+    pub skipped: usize,
+    /// Trees with a correct leaf.
+    pub solved: usize,
+    /// Trees stopped by the per-tree time limit.
+    pub timed_out: usize,
+    /// Tokens generated.
+    pub tokens: usize,
+    /// Sum of the trees' own wall-clock seconds.
+    pub tree_seconds: f64,
+    /// Wall-clock seconds of the whole run.
+    pub wall_seconds: f64,
+    /// Engine counters.
+    pub policy: PolicyStats,
+    /// Steps whose check failed.
+    pub failed_steps: usize,
+    /// Steps checked.
+    pub checked_steps: usize,
+}
+
+impl SearchSummary {
+    /// Trees with a correct leaf, over trees grown.
+    pub fn solve_rate(&self) -> f64 {
+        ratio(self.solved as f64, self.searched as f64)
+    }
+
+    /// Problems searched per hour of wall-clock time.
+    pub fn problems_per_hour(&self) -> f64 {
+        ratio(self.searched as f64 * 3600.0, self.wall_seconds)
+    }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
+}
+
+/// Runs the search phase of round `job.round` of `pipeline` on `engine`.
+///
+/// The round is created on first use with the pipeline's search settings, the
+/// prompts and the model's hash; a rerun with other settings is refused, so a
+/// round never mixes trees grown differently.
+pub async fn run_search(
+    store: &Store,
+    engine: &Engine,
+    pipeline: &PipelineConfig,
+    job: &SearchJob,
+    progress: &mut dyn SearchProgress,
+) -> anyhow::Result<SearchSummary> {
+    let started = Instant::now();
+    let settings = &pipeline.search;
+    let format = settings.step_format;
+    let prompts = pipeline.formats.get(format).clone();
+
+    let model_sha = sha256_file(engine.path())?;
+    let mut round_config = serde_json::json!({
+        "search": settings,
+        "prompts": prompts,
+        "model_sha256": model_sha,
+    });
+    if format == StepFormat::Code {
+        round_config["sandbox"] = serde_json::to_value(&pipeline.sandbox)?;
+    }
+    let round = open_round(store, engine, pipeline, job.round, &round_config, &model_sha).await?;
+
+    let problems = store.problems(&job.dataset, None).await?;
+    let split = match &job.split {
+        Some(split) => Some(split.clone()),
+        None if problems.iter().any(|p| p.split.is_some()) => Some("pool".to_owned()),
+        None => None,
+    };
+    let mut problems: Vec<Problem> = problems
+        .into_iter()
+        .filter(|p| split.is_none() || p.split == split)
+        .collect();
+    if let Some(limit) = job.limit {
+        problems.truncate(limit);
+    }
+    let stored = store.searched_problems(round.id).await?;
+    let (done, todo): (Vec<Problem>, Vec<Problem>) = problems.into_iter().partition(|p| stored.contains(&p.id));
+    let mut summary = SearchSummary { round_id: round.id, already_stored: done.len(), ..SearchSummary::default() };
+    progress.start(todo.len(), done.len());
+
+    let mut searchable = Vec::new();
+    for problem in todo {
+        if problem.gold_answer.trim().is_empty() {
+            let reason = "the problem has no gold answer";
+            store
+                .insert_tree(&NewTree {
+                    round_id: round.id,
+                    problem_id: problem.id,
+                    status: "failed".into(),
+                    seed: settings.seed as i64,
+                    rollouts: 0,
+                    solved: false,
+                    seconds: 0.0,
+                    tokens: 0,
+                    note: Some(reason.into()),
+                    nodes: Vec::new(),
+                })
+                .await?;
+            progress.skipped(&problem, reason);
+            summary.skipped += 1;
+        } else {
+            searchable.push(SearchProblem {
+                key: problem.id as u64,
+                question: problem.question,
+                gold: problem.gold_answer,
+            });
+        }
+    }
+
+    let checker = match format {
+        StepFormat::Text => StepChecker::text(),
+        StepFormat::Code => StepChecker::code(
+            Sandbox::new(pipeline.sandbox.limits()).context("code steps need the Python sandbox")?,
+        ),
+    };
+    let params = SamplingParams {
+        temperature: settings.temperature,
+        top_p: settings.top_p,
+        top_k: settings.top_k,
+        max_tokens: settings.max_step_tokens,
+        stop: vec![delimiter(format).to_owned()],
+        seed: settings.seed,
+        ignore_eos: false,
+    };
+    let mut policy = EnginePolicy::new(engine, prompts.clone(), params);
+    let config = Config {
+        rollouts: settings.rollouts,
+        candidates: settings.candidates,
+        c: settings.c,
+        max_depth: settings.max_depth,
+        max_path_tokens: settings.max_path_tokens,
+        max_errors_in_a_row: prompts.max_errors_in_a_row,
+        seed: settings.seed,
+        trees_in_flight: settings.trees_in_flight,
+        max_seconds: settings.max_seconds_per_tree,
+    };
+    let handle = tokio::runtime::Handle::current();
+    let mut storing = Storing { store, handle: &handle, round_id: round.id, seed: settings.seed, progress, summary: &mut summary };
+    // The search is CPU-bound and synchronous; each finished tree is written
+    // from inside it, on this runtime.
+    tokio::task::block_in_place(|| {
+        Mcts { policy: &mut policy, verifier: &checker, scorer: None, config }.run(searchable, &mut storing)
+    })?;
+    summary.policy = policy.stats;
+    summary.wall_seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+struct Storing<'a> {
+    store: &'a Store,
+    handle: &'a tokio::runtime::Handle,
+    round_id: i64,
+    seed: u64,
+    progress: &'a mut dyn SearchProgress,
+    summary: &'a mut SearchSummary,
+}
+
+impl<S> Observer<S> for Storing<'_> {
+    fn expanded(&mut self, tokens: usize) {
+        self.summary.tokens += tokens;
+        self.progress.tokens(tokens);
+    }
+
+    fn finished(&mut self, finished: FinishedTree<S>) -> Result<(), BoxError> {
+        let tree = &finished.tree;
+        let nodes: Vec<NewNode> = tree
+            .nodes()
+            .iter()
+            .map(|n| NewNode {
+                parent: n.parent,
+                depth: n.depth as i64,
+                step_text: n.text.clone(),
+                code: n.code.clone(),
+                exec_output: n.output.clone(),
+                step_check: n.check.as_ref().map(|c| match c {
+                    StepCheck::Ok => "ok".to_owned(),
+                    StepCheck::Error => "error".to_owned(),
+                }),
+                visits: i64::from(n.visits),
+                value_sum: n.value_sum,
+                q: n.q(),
+                prior: n.prior,
+                ppm_score: n.prior,
+                terminal: n.terminal,
+                extracted_answer: n.answer.clone(),
+                correct: n.correct,
+                tokens: n.tokens as i64,
+                logprob: (n.parent.is_some()).then_some(n.logprob),
+                duplicates: i64::from(n.duplicates),
+            })
+            .collect();
+        let status = match finished.status {
+            TreeStatus::Done => "done",
+            TreeStatus::Timeout => "timeout",
+        };
+        let record = NewTree {
+            round_id: self.round_id,
+            problem_id: finished.problem.key as i64,
+            status: status.into(),
+            seed: self.seed as i64,
+            rollouts: i64::from(finished.rollouts),
+            solved: tree.solved(),
+            seconds: finished.seconds,
+            tokens: finished.generated_tokens as i64,
+            note: None,
+            nodes,
+        };
+        self.handle.block_on(self.store.insert_tree(&record))?;
+        let summary = &mut *self.summary;
+        summary.searched += 1;
+        summary.solved += usize::from(record.solved);
+        summary.timed_out += usize::from(finished.status == TreeStatus::Timeout);
+        summary.tree_seconds += finished.seconds;
+        summary.checked_steps += tree.nodes().iter().filter(|n| n.check.is_some()).count();
+        summary.failed_steps += tree.nodes().iter().filter(|n| n.check == Some(StepCheck::Error)).count();
+        self.progress.tree(&TreeReport {
+            problem_id: record.problem_id,
+            solved: record.solved,
+            tokens: finished.generated_tokens,
+            nodes: tree.nodes().len(),
+            seconds: finished.seconds,
+            status,
+        });
+        Ok(())
+    }
+}
+
+/// The round to store trees in: created with `config`, or reopened when its
+/// stored settings are the same.
+async fn open_round(
+    store: &Store,
+    engine: &Engine,
+    pipeline: &PipelineConfig,
+    number: i64,
+    config: &serde_json::Value,
+    model_sha: &str,
+) -> anyhow::Result<Round> {
+    if let Some(round) = store.round(&pipeline.name, number).await? {
+        let stored: serde_json::Value = serde_json::from_str(&round.config)
+            .with_context(|| format!("reading the settings of round {number} of {}", pipeline.name))?;
+        let differ = differences(&stored, config, "");
+        if !differ.is_empty() {
+            bail!(
+                "round {number} of pipeline {} was searched with other settings ({}); \
+                 pass another --round to search with these",
+                pipeline.name,
+                differ.join(", ")
+            );
+        }
+        return Ok(round);
+    }
+    let path = engine.path();
+    let model_id = store
+        .register_model(&NewModel {
+            role: "policy".into(),
+            round: 0,
+            name: path.file_stem().map(|s| s.to_string_lossy().into_owned()),
+            path: path.display().to_string(),
+            format: "gguf".into(),
+            sha256: model_sha.to_owned(),
+        })
+        .await?;
+    Ok(store.create_round(&pipeline.name, number, &config.to_string(), Some(model_id)).await?)
+}
+
+/// Dotted paths of the keys whose values differ.
+fn differences(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Vec<String> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeMap<&String, ()> = x.keys().chain(y.keys()).map(|k| (k, ())).collect();
+            keys.into_keys()
+                .flat_map(|k| {
+                    let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                    differences(x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), &path)
+                })
+                .collect()
+        }
+        _ if a == b => Vec::new(),
+        _ => vec![at.to_owned()],
+    }
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}

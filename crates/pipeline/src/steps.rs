@@ -1,0 +1,190 @@
+//! Step checks for the two step formats: arithmetic claims of text steps, and
+//! the Python of code steps run in the sandbox.
+
+use evolve_search::{End, StepCheck, StepInput, StepVerifier, Verdict};
+use evolve_verify::sandbox::Sandbox;
+use evolve_verify::{answers_equal, check_arithmetic, extract_answer, extract_final_answer};
+
+use crate::config::StepFormat;
+
+/// The stop string that ends a step of each format.
+pub fn delimiter(format: StepFormat) -> &'static str {
+    match format {
+        StepFormat::Text => "\n\n",
+        // The closing fence of the step's code block.
+        StepFormat::Code => "\n```\n",
+    }
+}
+
+/// Most characters of execution output shown to the policy after a step.
+const CONTEXT_OUTPUT_CHARS: usize = 512;
+
+/// Checks steps of one format and grades answers with evolve-verify.
+#[derive(Debug)]
+pub struct StepChecker {
+    format: StepFormat,
+    sandbox: Option<Sandbox>,
+}
+
+impl StepChecker {
+    /// A checker for text steps.
+    pub fn text() -> StepChecker {
+        StepChecker { format: StepFormat::Text, sandbox: None }
+    }
+
+    /// A checker for code steps, running them in `sandbox`.
+    pub fn code(sandbox: Sandbox) -> StepChecker {
+        StepChecker { format: StepFormat::Code, sandbox: Some(sandbox) }
+    }
+
+    fn check_text(&self, step: &StepInput<'_>) -> Verdict {
+        let arithmetic = check_arithmetic(step.text);
+        Verdict {
+            check: (arithmetic.claims > 0).then(|| if arithmetic.holds() { StepCheck::Ok } else { StepCheck::Error }),
+            output: (!arithmetic.holds()).then(|| format!("false: {}", arithmetic.false_claims.join("; "))),
+            ..Verdict::default()
+        }
+    }
+
+    fn check_code(&self, step: &StepInput<'_>) -> Verdict {
+        let Some(code) = code_block(step.text) else {
+            // A step in words: its arithmetic can still be checked.
+            return self.check_text(step);
+        };
+        let sandbox = self.sandbox.as_ref().expect("code steps have a sandbox");
+        let run = sandbox.run(&program(&step.path_code, &code));
+        let (check, output) = match run.error() {
+            None => (StepCheck::Ok, run.stdout.trim_end().to_owned()),
+            Some(error) => (StepCheck::Error, error),
+        };
+        let shown: String = output.chars().take(CONTEXT_OUTPUT_CHARS).collect();
+        Verdict {
+            check: Some(check),
+            code: Some(code),
+            context: Some(format!("```output\n{shown}\n```\n\n")),
+            output: Some(output),
+            ..Verdict::default()
+        }
+    }
+}
+
+impl StepVerifier for StepChecker {
+    fn check(&self, step: &StepInput<'_>) -> Verdict {
+        let mut verdict = match self.format {
+            StepFormat::Text => self.check_text(step),
+            StepFormat::Code => self.check_code(step),
+        };
+        verdict.answer = extract_final_answer(step.text).map(|a| last_side(&a));
+        verdict.is_final = verdict.answer.is_some();
+        if verdict.answer.is_none() && (step.end != End::Delimiter || step.last) {
+            // The solution ends here anyway: take what it last computed.
+            verdict.answer = extract_answer(step.text)
+                .or_else(|| verdict.output.as_deref().and_then(extract_answer))
+                .map(|a| last_side(&a));
+        }
+        verdict
+    }
+
+    fn grade(&self, answer: &str, gold: &str) -> bool {
+        answers_equal(answer, gold)
+    }
+}
+
+/// "10 * 35 = 350" states 350: the answer is what follows the last `=`.
+fn last_side(answer: &str) -> String {
+    match answer.rsplit_once('=') {
+        Some((_, right)) if !right.trim().is_empty() => right.trim().to_owned(),
+        _ => answer.to_owned(),
+    }
+}
+
+/// The Python code of a step: its first fenced block (```python or bare ```).
+pub fn code_block(step: &str) -> Option<String> {
+    let start = step.find("```")?;
+    let after = &step[start + 3..];
+    let body_start = after.find('\n')? + 1;
+    let language = after[..body_start].trim();
+    if !(language.is_empty() || language.eq_ignore_ascii_case("python") || language == "py") {
+        return None;
+    }
+    let body = &after[body_start..];
+    let body = match body.find("```") {
+        Some(end) => &body[..end],
+        None => body,
+    };
+    let code = body.trim_end();
+    (!code.trim().is_empty()).then(|| code.to_owned())
+}
+
+/// The program run for a step: the path's earlier code with its output
+/// suppressed (it was shown after those steps), then the step's own code.
+pub fn program(earlier: &[&str], code: &str) -> String {
+    if earlier.is_empty() {
+        return format!("{code}\n");
+    }
+    let mut program = String::from("import sys as _evolve_sys, io as _evolve_io\n_evolve_out = _evolve_sys.stdout\n_evolve_sys.stdout = _evolve_io.StringIO()\n");
+    for block in earlier {
+        program.push_str(block);
+        program.push('\n');
+    }
+    program.push_str("_evolve_sys.stdout = _evolve_out\n");
+    program.push_str(code);
+    program.push('\n');
+    program
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input<'a>(text: &'a str, path_code: Vec<&'a str>, end: End) -> StepInput<'a> {
+        StepInput { question: "q", path: Vec::new(), path_code, text, end, last: false }
+    }
+
+    #[test]
+    fn text_steps_check_arithmetic_and_find_answers() {
+        let checker = StepChecker::text();
+        let v = checker.check(&input("He has 3 * 4 = 12 apples.\n\n", vec![], End::Delimiter));
+        assert_eq!(v.check, Some(StepCheck::Ok));
+        assert!(!v.is_final);
+        let v = checker.check(&input("He has 3 * 4 = 13 apples.\n\n", vec![], End::Delimiter));
+        assert_eq!(v.check, Some(StepCheck::Error));
+        assert!(v.output.unwrap().contains("3 * 4 = 13"));
+        let v = checker.check(&input("The answer is \\boxed{10}.", vec![], End::EndOfTurn));
+        assert!(v.is_final);
+        assert_eq!(v.answer.as_deref(), Some("10"));
+        assert_eq!(v.check, None);
+        let v = checker.check(&input("So the answer is 10 * 35 = 350.", vec![], End::EndOfTurn));
+        assert_eq!(v.answer.as_deref(), Some("350"));
+        // A solution cut off by the token limit is graded on what it computed last.
+        let v = checker.check(&input("so 7 apples remain and then", vec![], End::Length));
+        assert_eq!(v.answer.as_deref(), Some("7"));
+        assert!(!v.is_final);
+    }
+
+    #[test]
+    fn code_blocks() {
+        assert_eq!(code_block("# add\n```python\nx = 1 + 2\nprint(x)\n```\n").as_deref(), Some("x = 1 + 2\nprint(x)"));
+        assert_eq!(code_block("```\nprint(1)\n```").as_deref(), Some("print(1)"));
+        assert_eq!(code_block("no code here"), None);
+        assert_eq!(code_block("```text\nhello\n```"), None);
+        assert_eq!(code_block("```python\nprint(2)").as_deref(), Some("print(2)"));
+    }
+
+    #[test]
+    fn code_steps_run_with_the_path_code_and_show_only_their_output() {
+        let limits = evolve_verify::sandbox::Limits { cpu_seconds: 1, ..Default::default() };
+        let checker = StepChecker::code(Sandbox::new(limits).unwrap());
+        let v = checker.check(&input("# left\n```python\nleft = apples - 2\nprint(left)\n```\n", vec!["apples = 3 * 4\nprint(apples)"], End::Delimiter));
+        assert_eq!(v.check, Some(StepCheck::Ok));
+        assert_eq!(v.output.as_deref(), Some("10"));
+        assert_eq!(v.context.as_deref(), Some("```output\n10\n```\n\n"));
+        let v = checker.check(&input("# oops\n```python\nprint(bananas)\n```\n", vec![], End::Delimiter));
+        assert_eq!(v.check, Some(StepCheck::Error));
+        assert!(v.output.unwrap().contains("NameError"));
+        let v = checker.check(&input("So 3 + 4 = 8 left.\n\n", vec![], End::Delimiter));
+        assert_eq!(v.check, Some(StepCheck::Error));
+        let v = checker.check(&input("# forever\n```python\nwhile True: pass\n```\n", vec![], End::Delimiter));
+        assert_eq!(v.check, Some(StepCheck::Error));
+    }
+}
