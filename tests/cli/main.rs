@@ -7,6 +7,7 @@ mod grade;
 mod import;
 mod readme;
 mod schema;
+mod search;
 mod split;
 mod sql;
 mod standard_sets;
