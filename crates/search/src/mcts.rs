@@ -160,7 +160,7 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
             let mut still = Vec::with_capacity(live.len());
             for mut tree in live {
                 let from = tree.expanding;
-                match self.descend(&mut tree, from) {
+                match self.descend(&mut tree, from, true) {
                     Some(next) => {
                         tree.expanding = next;
                         still.push(tree);
@@ -290,7 +290,11 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
                         .is_some_and(|answer| self.verifier.grade(answer, gold)),
                 );
                 node.answer = verdict.answer;
+                let reward = node.reward();
                 tree.tree.drop_state(child);
+                // Every leaf is graded and its reward back-propagated as soon
+                // as it exists, whether or not a rollout goes through it.
+                tree.tree.backpropagate(child, reward);
             } else if let Some(context) = verdict.context {
                 let state = tree
                     .tree
@@ -325,15 +329,21 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
     }
 
     /// Walks down from `from` by UCT. A terminal node reached ends a rollout: its
-    /// reward is back-propagated and the next rollout starts at the root. Returns
-    /// the next leaf to expand, or `None` when the tree is finished.
-    fn descend(&self, live: &mut Live<P::State>, from: NodeId) -> Option<NodeId> {
+    /// reward is back-propagated (unless it was created by the expansion just
+    /// made, which already did) and the next rollout starts at the root.
+    /// Returns the next leaf to expand, or `None` when the tree is finished.
+    fn descend(&self, live: &mut Live<P::State>, from: NodeId, just_expanded: bool) -> Option<NodeId> {
         let mut at = from;
+        // Only the step right after an expansion reaches a just-evaluated leaf.
+        let mut first_step = just_expanded;
+        let mut evaluated = false;
         loop {
             let node = live.tree.node(at);
             if node.terminal {
-                let reward = node.reward();
-                live.tree.backpropagate(at, reward);
+                if !evaluated {
+                    let reward = node.reward();
+                    live.tree.backpropagate(at, reward);
+                }
                 live.rollouts += 1;
                 if live.rollouts >= self.config.rollouts {
                     return None;
@@ -347,10 +357,16 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
                     return None;
                 }
                 at = 0;
+                first_step = false;
+                evaluated = false;
                 continue;
             }
             match live.tree.select_child(at, self.config.c) {
-                Some(child) => at = child,
+                Some(child) => {
+                    evaluated = first_step;
+                    first_step = false;
+                    at = child;
+                }
                 None => return Some(at),
             }
         }

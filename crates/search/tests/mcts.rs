@@ -141,7 +141,11 @@ fn rollouts_back_propagate_terminal_rewards() {
     let tree = &out.trees[0].tree;
     assert_eq!(out.trees[0].rollouts, 10);
     let root = tree.node(0);
-    assert_eq!(root.visits, 10);
+    // Every leaf is evaluated when created, and each revisit adds a visit.
+    let leaves: u32 = tree.nodes().iter().filter(|n| n.terminal).map(|n| n.visits).sum();
+    assert_eq!(root.visits, leaves);
+    assert!(root.visits >= 10);
+    assert!(tree.nodes().iter().filter(|n| n.terminal).all(|n| n.visits >= 1));
     for node in tree.nodes() {
         if node.terminal {
             assert_eq!(node.value_sum, node.reward() * f64::from(node.visits));
@@ -196,7 +200,7 @@ fn depth_limit_ends_a_rollout_as_a_wrong_terminal() {
         assert_eq!(node.depth, 5);
         assert_eq!(node.correct, Some(false));
     }
-    assert_eq!(tree.node(0).value_sum, -3.0);
+    assert_eq!(tree.node(0).value_sum, -f64::from(tree.node(0).visits));
 }
 
 #[test]
@@ -224,7 +228,10 @@ fn token_limit_and_end_of_turn_are_terminal() {
     assert!(children.iter().all(|n| n.terminal));
     assert_eq!(children[0].correct, Some(false));
     assert_eq!(children[1].correct, Some(true));
-    assert_eq!(tree.node(0).value_sum, 0.0);
+    // Both leaves were evaluated on creation (+1 - 1); the second rollout
+    // revisits the better one (+1).
+    assert_eq!((children[0].visits, children[1].visits), (1, 2));
+    assert_eq!(tree.node(0).value_sum, 1.0);
 }
 
 #[test]
@@ -433,7 +440,9 @@ fn a_scorer_sets_priors_and_the_first_choice() {
         .iter()
         .map(|&c| (tree.node(c).text.clone(), tree.node(c).visits))
         .collect();
-    assert_eq!(visited[2], ("step 2\n\n".to_owned(), 1));
+    // Only the preferred child was expanded: its three answers were evaluated.
+    assert_eq!(visited[2], ("step 2\n\n".to_owned(), 3));
+    assert_eq!((visited[0].1, visited[1].1), (0, 0));
     assert_eq!(tree.node(3).prior, Some(0.9));
     assert_eq!(tree.node(1).prior, Some(-0.3));
 }
