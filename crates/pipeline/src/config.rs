@@ -7,7 +7,8 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 /// The pipelines shipped in `pipelines/`, by name.
-pub const BUILTIN: &[(&str, &str)] = &[("default", include_str!("../../../pipelines/default.toml"))];
+pub const BUILTIN: &[(&str, &str)] =
+    &[("default", include_str!("../../../pipelines/default.toml"))];
 
 /// A pipeline: search settings and the prompts of each step format.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,7 +148,12 @@ pub struct SandboxSettings {
 
 impl Default for SandboxSettings {
     fn default() -> SandboxSettings {
-        SandboxSettings { wall_seconds: 10.0, cpu_seconds: 5, memory_mb: 1024, output_kb: 16 }
+        SandboxSettings {
+            wall_seconds: 10.0,
+            cpu_seconds: 5,
+            memory_mb: 1024,
+            output_kb: 16,
+        }
     }
 }
 
@@ -178,14 +184,18 @@ impl PipelineConfig {
                 names.join(", ")
             );
         }
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         PipelineConfig::parse(&text, &path.display().to_string())
     }
 
     /// Parses and checks a pipeline; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> anyhow::Result<PipelineConfig> {
-        let config: PipelineConfig = toml::from_str(text).with_context(|| format!("parsing {origin}"))?;
-        config.validate().with_context(|| format!("checking {origin}"))?;
+        let config: PipelineConfig =
+            toml::from_str(text).with_context(|| format!("parsing {origin}"))?;
+        config
+            .validate()
+            .with_context(|| format!("checking {origin}"))?;
         Ok(config)
     }
 
@@ -215,13 +225,19 @@ mod tests {
             let config = PipelineConfig::load(name).unwrap();
             assert_eq!(config.name, *name);
             assert!(!config.formats.text.examples.is_empty());
-            assert!(config.formats.code.examples[0].solution.contains("```python"));
+            assert!(
+                config.formats.code.examples[0]
+                    .solution
+                    .contains("```python")
+            );
         }
     }
 
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
-        let text = BUILTIN[0].1.replace("rollouts = 16", "rollouts = 16\nrollout = 3");
+        let text = BUILTIN[0]
+            .1
+            .replace("rollouts = 16", "rollouts = 16\nrollout = 3");
         let err = PipelineConfig::parse(&text, "x.toml").unwrap_err();
         assert!(format!("{err:#}").contains("rollout"), "{err:#}");
         let text = BUILTIN[0].1.replace("candidates = 8", "candidates = 0");

@@ -5,9 +5,13 @@
 //! database as it finishes.
 #![deny(missing_docs)]
 
-pub use crate::config::{BUILTIN, Example, FormatPrompts, PipelineConfig, SandboxSettings, SearchSettings, StepFormat};
+pub use crate::config::{
+    BUILTIN, Example, FormatPrompts, PipelineConfig, SandboxSettings, SearchSettings, StepFormat,
+};
 pub use crate::policy::{EnginePolicy, PolicyStats};
-pub use crate::search_phase::{SearchJob, SearchProgress, SearchSummary, TreeReport, run_search, sha256_file};
+pub use crate::search_phase::{
+    SearchJob, SearchProgress, SearchSummary, TreeReport, run_search, sha256_file,
+};
 pub use crate::steps::{StepChecker, code_block, delimiter, program};
 
 mod config;

@@ -27,7 +27,11 @@ pub struct PolicyStats {
 impl PolicyStats {
     /// Share of context tokens served from cache.
     pub fn cache_hit_rate(&self) -> f64 {
-        if self.context_tokens == 0 { 0.0 } else { self.cached_tokens as f64 / self.context_tokens as f64 }
+        if self.context_tokens == 0 {
+            0.0
+        } else {
+            self.cached_tokens as f64 / self.context_tokens as f64
+        }
     }
 }
 
@@ -45,8 +49,18 @@ pub struct EnginePolicy<'e> {
 
 impl<'e> EnginePolicy<'e> {
     /// A policy over `engine`; `params.stop` should hold the step delimiter.
-    pub fn new(engine: &'e Engine, prompts: FormatPrompts, params: SamplingParams) -> EnginePolicy<'e> {
-        EnginePolicy { engine, prompts, params, preamble: None, stats: PolicyStats::default() }
+    pub fn new(
+        engine: &'e Engine,
+        prompts: FormatPrompts,
+        params: SamplingParams,
+    ) -> EnginePolicy<'e> {
+        EnginePolicy {
+            engine,
+            prompts,
+            params,
+            preamble: None,
+            stats: PolicyStats::default(),
+        }
     }
 
     /// The chat messages for `question`: system, examples, question.
@@ -82,12 +96,18 @@ impl Policy for EnginePolicy<'_> {
         let tokens = self.engine.chat_prompt(&self.messages(question))?;
         let (preamble, node) = self.preamble()?;
         if tokens.len() > preamble.len() && tokens.starts_with(preamble) {
-            return Ok(Cursor { node: node.clone(), pending: tokens[preamble.len()..].to_vec() });
+            return Ok(Cursor {
+                node: node.clone(),
+                pending: tokens[preamble.len()..].to_vec(),
+            });
         }
         Ok(self.engine.start(tokens)?)
     }
 
-    fn propose(&mut self, requests: &[Request<'_, Cursor>]) -> Result<Vec<Vec<Proposal<Cursor>>>, BoxError> {
+    fn propose(
+        &mut self,
+        requests: &[Request<'_, Cursor>],
+    ) -> Result<Vec<Vec<Proposal<Cursor>>>, BoxError> {
         let started = Instant::now();
         let expansions: Vec<Expansion> = requests
             .iter()
@@ -95,11 +115,19 @@ impl Policy for EnginePolicy<'_> {
                 self.stats.expansions += 1;
                 self.stats.cached_tokens += r.state.node.len();
                 self.stats.context_tokens += r.state.node.len() + r.state.pending.len();
-                Expansion { cursor: r.state.clone(), candidates: r.candidates, seed: Some(r.seed) }
+                Expansion {
+                    cursor: r.state.clone(),
+                    candidates: r.candidates,
+                    seed: Some(r.seed),
+                }
             })
             .collect();
         let completions = self.engine.expand(&expansions, &self.params, None)?;
-        let eos = self.engine.tokenizer().decode(&[self.engine.tokenizer().eos()]).unwrap_or_default();
+        let eos = self
+            .engine
+            .tokenizer()
+            .decode(&[self.engine.tokenizer().eos()])
+            .unwrap_or_default();
         let proposals = completions
             .into_iter()
             .map(|candidates| {

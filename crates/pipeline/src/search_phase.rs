@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use evolve_lm::{Engine, SamplingParams};
-use evolve_search::{BoxError, Config, FinishedTree, Mcts, Observer, SearchProblem, StepCheck, TreeStatus};
+use evolve_search::{
+    BoxError, Config, FinishedTree, Mcts, Observer, SearchProblem, StepCheck, TreeStatus,
+};
 use evolve_store::{NewModel, NewNode, NewTree, Problem, Round, Store};
 use evolve_verify::sandbox::Sandbox;
 use sha2::{Digest, Sha256};
@@ -131,7 +133,15 @@ pub async fn run_search(
     if format == StepFormat::Code {
         round_config["sandbox"] = serde_json::to_value(&pipeline.sandbox)?;
     }
-    let round = open_round(store, engine, pipeline, job.round, &round_config, &model_sha).await?;
+    let round = open_round(
+        store,
+        engine,
+        pipeline,
+        job.round,
+        &round_config,
+        &model_sha,
+    )
+    .await?;
 
     let problems = store.problems(&job.dataset, None).await?;
     let split = match &job.split {
@@ -147,8 +157,13 @@ pub async fn run_search(
         problems.truncate(limit);
     }
     let stored = store.searched_problems(round.id).await?;
-    let (done, todo): (Vec<Problem>, Vec<Problem>) = problems.into_iter().partition(|p| stored.contains(&p.id));
-    let mut summary = SearchSummary { round_id: round.id, already_stored: done.len(), ..SearchSummary::default() };
+    let (done, todo): (Vec<Problem>, Vec<Problem>) =
+        problems.into_iter().partition(|p| stored.contains(&p.id));
+    let mut summary = SearchSummary {
+        round_id: round.id,
+        already_stored: done.len(),
+        ..SearchSummary::default()
+    };
     progress.start(todo.len(), done.len());
 
     let mut searchable = Vec::new();
@@ -183,7 +198,8 @@ pub async fn run_search(
     let checker = match format {
         StepFormat::Text => StepChecker::text(),
         StepFormat::Code => StepChecker::code(
-            Sandbox::new(pipeline.sandbox.limits()).context("code steps need the Python sandbox")?,
+            Sandbox::new(pipeline.sandbox.limits())
+                .context("code steps need the Python sandbox")?,
         ),
     };
     let params = SamplingParams {
@@ -208,11 +224,24 @@ pub async fn run_search(
         max_seconds: settings.max_seconds_per_tree,
     };
     let handle = tokio::runtime::Handle::current();
-    let mut storing = Storing { store, handle: &handle, round_id: round.id, seed: settings.seed, progress, summary: &mut summary };
+    let mut storing = Storing {
+        store,
+        handle: &handle,
+        round_id: round.id,
+        seed: settings.seed,
+        progress,
+        summary: &mut summary,
+    };
     // The search is CPU-bound and synchronous; each finished tree is written
     // from inside it, on this runtime.
     tokio::task::block_in_place(|| {
-        Mcts { policy: &mut policy, verifier: &checker, scorer: None, config }.run(searchable, &mut storing)
+        Mcts {
+            policy: &mut policy,
+            verifier: &checker,
+            scorer: None,
+            config,
+        }
+        .run(searchable, &mut storing)
     })?;
     summary.policy = policy.stats;
     summary.wall_seconds = started.elapsed().as_secs_f64();
@@ -285,7 +314,11 @@ impl<S> Observer<S> for Storing<'_> {
         summary.timed_out += usize::from(finished.status == TreeStatus::Timeout);
         summary.tree_seconds += finished.seconds;
         summary.checked_steps += tree.nodes().iter().filter(|n| n.check.is_some()).count();
-        summary.failed_steps += tree.nodes().iter().filter(|n| n.check == Some(StepCheck::Error)).count();
+        summary.failed_steps += tree
+            .nodes()
+            .iter()
+            .filter(|n| n.check == Some(StepCheck::Error))
+            .count();
         self.progress.tree(&TreeReport {
             problem_id: record.problem_id,
             solved: record.solved,
@@ -309,8 +342,12 @@ async fn open_round(
     model_sha: &str,
 ) -> anyhow::Result<Round> {
     if let Some(round) = store.round(&pipeline.name, number).await? {
-        let stored: serde_json::Value = serde_json::from_str(&round.config)
-            .with_context(|| format!("reading the settings of round {number} of {}", pipeline.name))?;
+        let stored: serde_json::Value = serde_json::from_str(&round.config).with_context(|| {
+            format!(
+                "reading the settings of round {number} of {}",
+                pipeline.name
+            )
+        })?;
         let differ = differences(&stored, config, "");
         if !differ.is_empty() {
             bail!(
@@ -333,7 +370,9 @@ async fn open_round(
             sha256: model_sha.to_owned(),
         })
         .await?;
-    Ok(store.create_round(&pipeline.name, number, &config.to_string(), Some(model_id)).await?)
+    Ok(store
+        .create_round(&pipeline.name, number, &config.to_string(), Some(model_id))
+        .await?)
 }
 
 /// Dotted paths of the keys whose values differ.
@@ -344,8 +383,16 @@ fn differences(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Vec<St
             let keys: BTreeMap<&String, ()> = x.keys().chain(y.keys()).map(|k| (k, ())).collect();
             keys.into_keys()
                 .flat_map(|k| {
-                    let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
-                    differences(x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), &path)
+                    let path = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    differences(
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                        &path,
+                    )
                 })
                 .collect()
         }
@@ -356,11 +403,14 @@ fn differences(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Vec<St
 
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).with_context(|| format!("reading {}", path.display()))?;
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
         if n == 0 {
             break;
         }

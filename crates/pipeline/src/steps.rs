@@ -29,19 +29,32 @@ pub struct StepChecker {
 impl StepChecker {
     /// A checker for text steps.
     pub fn text() -> StepChecker {
-        StepChecker { format: StepFormat::Text, sandbox: None }
+        StepChecker {
+            format: StepFormat::Text,
+            sandbox: None,
+        }
     }
 
     /// A checker for code steps, running them in `sandbox`.
     pub fn code(sandbox: Sandbox) -> StepChecker {
-        StepChecker { format: StepFormat::Code, sandbox: Some(sandbox) }
+        StepChecker {
+            format: StepFormat::Code,
+            sandbox: Some(sandbox),
+        }
     }
 
     fn check_text(&self, step: &StepInput<'_>) -> Verdict {
         let arithmetic = check_arithmetic(step.text);
         Verdict {
-            check: (arithmetic.claims > 0).then(|| if arithmetic.holds() { StepCheck::Ok } else { StepCheck::Error }),
-            output: (!arithmetic.holds()).then(|| format!("false: {}", arithmetic.false_claims.join("; "))),
+            check: (arithmetic.claims > 0).then(|| {
+                if arithmetic.holds() {
+                    StepCheck::Ok
+                } else {
+                    StepCheck::Error
+                }
+            }),
+            output: (!arithmetic.holds())
+                .then(|| format!("false: {}", arithmetic.false_claims.join("; "))),
             ..Verdict::default()
         }
     }
@@ -122,7 +135,9 @@ pub fn program(earlier: &[&str], code: &str) -> String {
     if earlier.is_empty() {
         return format!("{code}\n");
     }
-    let mut program = String::from("import sys as _evolve_sys, io as _evolve_io\n_evolve_out = _evolve_sys.stdout\n_evolve_sys.stdout = _evolve_io.StringIO()\n");
+    let mut program = String::from(
+        "import sys as _evolve_sys, io as _evolve_io\n_evolve_out = _evolve_sys.stdout\n_evolve_sys.stdout = _evolve_io.StringIO()\n",
+    );
     for block in earlier {
         program.push_str(block);
         program.push('\n');
@@ -138,23 +153,42 @@ mod tests {
     use super::*;
 
     fn input<'a>(text: &'a str, path_code: Vec<&'a str>, end: End) -> StepInput<'a> {
-        StepInput { question: "q", path: Vec::new(), path_code, text, end, last: false }
+        StepInput {
+            question: "q",
+            path: Vec::new(),
+            path_code,
+            text,
+            end,
+            last: false,
+        }
     }
 
     #[test]
     fn text_steps_check_arithmetic_and_find_answers() {
         let checker = StepChecker::text();
-        let v = checker.check(&input("He has 3 * 4 = 12 apples.\n\n", vec![], End::Delimiter));
+        let v = checker.check(&input(
+            "He has 3 * 4 = 12 apples.\n\n",
+            vec![],
+            End::Delimiter,
+        ));
         assert_eq!(v.check, Some(StepCheck::Ok));
         assert!(!v.is_final);
-        let v = checker.check(&input("He has 3 * 4 = 13 apples.\n\n", vec![], End::Delimiter));
+        let v = checker.check(&input(
+            "He has 3 * 4 = 13 apples.\n\n",
+            vec![],
+            End::Delimiter,
+        ));
         assert_eq!(v.check, Some(StepCheck::Error));
         assert!(v.output.unwrap().contains("3 * 4 = 13"));
         let v = checker.check(&input("The answer is \\boxed{10}.", vec![], End::EndOfTurn));
         assert!(v.is_final);
         assert_eq!(v.answer.as_deref(), Some("10"));
         assert_eq!(v.check, None);
-        let v = checker.check(&input("So the answer is 10 * 35 = 350.", vec![], End::EndOfTurn));
+        let v = checker.check(&input(
+            "So the answer is 10 * 35 = 350.",
+            vec![],
+            End::EndOfTurn,
+        ));
         assert_eq!(v.answer.as_deref(), Some("350"));
         // A solution cut off by the token limit is graded on what it computed last.
         let v = checker.check(&input("so 7 apples remain and then", vec![], End::Length));
@@ -164,27 +198,51 @@ mod tests {
 
     #[test]
     fn code_blocks() {
-        assert_eq!(code_block("# add\n```python\nx = 1 + 2\nprint(x)\n```\n").as_deref(), Some("x = 1 + 2\nprint(x)"));
-        assert_eq!(code_block("```\nprint(1)\n```").as_deref(), Some("print(1)"));
+        assert_eq!(
+            code_block("# add\n```python\nx = 1 + 2\nprint(x)\n```\n").as_deref(),
+            Some("x = 1 + 2\nprint(x)")
+        );
+        assert_eq!(
+            code_block("```\nprint(1)\n```").as_deref(),
+            Some("print(1)")
+        );
         assert_eq!(code_block("no code here"), None);
         assert_eq!(code_block("```text\nhello\n```"), None);
-        assert_eq!(code_block("```python\nprint(2)").as_deref(), Some("print(2)"));
+        assert_eq!(
+            code_block("```python\nprint(2)").as_deref(),
+            Some("print(2)")
+        );
     }
 
     #[test]
     fn code_steps_run_with_the_path_code_and_show_only_their_output() {
-        let limits = evolve_verify::sandbox::Limits { cpu_seconds: 1, ..Default::default() };
+        let limits = evolve_verify::sandbox::Limits {
+            cpu_seconds: 1,
+            ..Default::default()
+        };
         let checker = StepChecker::code(Sandbox::new(limits).unwrap());
-        let v = checker.check(&input("# left\n```python\nleft = apples - 2\nprint(left)\n```\n", vec!["apples = 3 * 4\nprint(apples)"], End::Delimiter));
+        let v = checker.check(&input(
+            "# left\n```python\nleft = apples - 2\nprint(left)\n```\n",
+            vec!["apples = 3 * 4\nprint(apples)"],
+            End::Delimiter,
+        ));
         assert_eq!(v.check, Some(StepCheck::Ok));
         assert_eq!(v.output.as_deref(), Some("10"));
         assert_eq!(v.context.as_deref(), Some("```output\n10\n```\n\n"));
-        let v = checker.check(&input("# oops\n```python\nprint(bananas)\n```\n", vec![], End::Delimiter));
+        let v = checker.check(&input(
+            "# oops\n```python\nprint(bananas)\n```\n",
+            vec![],
+            End::Delimiter,
+        ));
         assert_eq!(v.check, Some(StepCheck::Error));
         assert!(v.output.unwrap().contains("NameError"));
         let v = checker.check(&input("So 3 + 4 = 8 left.\n\n", vec![], End::Delimiter));
         assert_eq!(v.check, Some(StepCheck::Error));
-        let v = checker.check(&input("# forever\n```python\nwhile True: pass\n```\n", vec![], End::Delimiter));
+        let v = checker.check(&input(
+            "# forever\n```python\nwhile True: pass\n```\n",
+            vec![],
+            End::Delimiter,
+        ));
         assert_eq!(v.check, Some(StepCheck::Error));
     }
 }

@@ -332,7 +332,12 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
     /// reward is back-propagated (unless it was created by the expansion just
     /// made, which already did) and the next rollout starts at the root.
     /// Returns the next leaf to expand, or `None` when the tree is finished.
-    fn descend(&self, live: &mut Live<P::State>, from: NodeId, just_expanded: bool) -> Option<NodeId> {
+    fn descend(
+        &self,
+        live: &mut Live<P::State>,
+        from: NodeId,
+        just_expanded: bool,
+    ) -> Option<NodeId> {
         let mut at = from;
         // Only the step right after an expansion reaches a just-evaluated leaf.
         let mut first_step = just_expanded;

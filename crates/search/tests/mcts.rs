@@ -142,10 +142,20 @@ fn rollouts_back_propagate_terminal_rewards() {
     assert_eq!(out.trees[0].rollouts, 10);
     let root = tree.node(0);
     // Every leaf is evaluated when created, and each revisit adds a visit.
-    let leaves: u32 = tree.nodes().iter().filter(|n| n.terminal).map(|n| n.visits).sum();
+    let leaves: u32 = tree
+        .nodes()
+        .iter()
+        .filter(|n| n.terminal)
+        .map(|n| n.visits)
+        .sum();
     assert_eq!(root.visits, leaves);
     assert!(root.visits >= 10);
-    assert!(tree.nodes().iter().filter(|n| n.terminal).all(|n| n.visits >= 1));
+    assert!(
+        tree.nodes()
+            .iter()
+            .filter(|n| n.terminal)
+            .all(|n| n.visits >= 1)
+    );
     for node in tree.nodes() {
         if node.terminal {
             assert_eq!(node.value_sum, node.reward() * f64::from(node.visits));

@@ -229,12 +229,13 @@ impl Store {
 
     /// Registers a model file, or returns the id it already has (same role and hash).
     pub async fn register_model(&self, model: &NewModel) -> Result<i64> {
-        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM models WHERE role = ?1 AND sha256 = ?2")
-            .bind(&model.role)
-            .bind(&model.sha256)
-            .fetch_optional(&self.pool)
-            .await
-            .context(|| format!("looking up model {}", model.path))?;
+        let existing: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM models WHERE role = ?1 AND sha256 = ?2")
+                .bind(&model.role)
+                .bind(&model.sha256)
+                .fetch_optional(&self.pool)
+                .await
+                .context(|| format!("looking up model {}", model.path))?;
         if let Some(id) = existing {
             return Ok(id);
         }
@@ -268,7 +269,12 @@ impl Store {
     /// A tree already stored for the same round and problem is an error, and
     /// nothing is written.
     pub async fn insert_tree(&self, tree: &NewTree) -> Result<i64> {
-        let context = || format!("storing the tree of problem {} in round {}", tree.problem_id, tree.round_id);
+        let context = || {
+            format!(
+                "storing the tree of problem {} in round {}",
+                tree.problem_id, tree.round_id
+            )
+        };
         let mut tx = self.pool.begin().await.context(context)?;
         let tree_id = sqlx::query(
             "INSERT INTO trees (round_id, problem_id, status, seed, rollouts, solved, seconds, tokens, note)

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use evolve_lm::Engine;
-use evolve_pipeline::{PipelineConfig, SearchJob, SearchProgress, SearchSummary, TreeReport, run_search};
+use evolve_pipeline::{
+    PipelineConfig, SearchJob, SearchProgress, SearchSummary, TreeReport, run_search,
+};
 use evolve_store::Problem;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -19,8 +21,12 @@ pub async fn run(db: &Path, args: SearchArgs, out: Output) -> anyhow::Result<Exi
     apply_overrides(&mut pipeline, &args)?;
     let store = open(db).await?;
     let path = model_path(&args.model)?;
-    let engine = Engine::load(&path, weight_format(&args.model)?, &candle_core::Device::Cpu)
-        .with_context(|| format!("loading {}", path.display()))?;
+    let engine = Engine::load(
+        &path,
+        weight_format(&args.model)?,
+        &candle_core::Device::Cpu,
+    )
+    .with_context(|| format!("loading {}", path.display()))?;
     let s = &pipeline.search;
     out.status(format!(
         "searching {} with {} ({} steps, {} rollouts x {} candidates, c = {}), round {} of pipeline {}",
@@ -33,7 +39,12 @@ pub async fn run(db: &Path, args: SearchArgs, out: Output) -> anyhow::Result<Exi
         args.round,
         pipeline.name
     ));
-    let job = SearchJob { dataset: args.dataset.clone(), split: args.split.clone(), limit: args.limit, round: args.round };
+    let job = SearchJob {
+        dataset: args.dataset.clone(),
+        split: args.split.clone(),
+        limit: args.limit,
+        round: args.round,
+    };
     let mut progress = Progress::new(out);
     let summary = run_search(&store, &engine, &pipeline, &job, &mut progress).await;
     progress.bar.finish_and_clear();
@@ -51,7 +62,16 @@ fn apply_overrides(pipeline: &mut PipelineConfig, args: &SearchArgs) -> anyhow::
     macro_rules! set {
         ($($field:ident),*) => { $(if let Some(v) = args.$field { s.$field = v; })* };
     }
-    set!(rollouts, candidates, c, max_depth, max_step_tokens, trees_in_flight, temperature, seed);
+    set!(
+        rollouts,
+        candidates,
+        c,
+        max_depth,
+        max_step_tokens,
+        trees_in_flight,
+        temperature,
+        seed
+    );
     pipeline.validate().context("checking the search settings")
 }
 
@@ -68,13 +88,29 @@ struct Progress {
 
 impl Progress {
     fn new(out: Output) -> Progress {
-        let bar = if out.is_quiet() { ProgressBar::hidden() } else { ProgressBar::new(0) };
-        bar.set_draw_target(if out.is_quiet() { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+        let bar = if out.is_quiet() {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(0)
+        };
+        bar.set_draw_target(if out.is_quiet() {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        });
         bar.set_style(
             ProgressStyle::with_template("{bar:30} {pos}/{len} problems  {msg}  ETA {eta}")
                 .expect("a valid template"),
         );
-        Progress { bar, out, started: Instant::now(), todo: 0, done: 0, solved: 0, tokens: 0 }
+        Progress {
+            bar,
+            out,
+            started: Instant::now(),
+            todo: 0,
+            done: 0,
+            solved: 0,
+            tokens: 0,
+        }
     }
 
     fn message(&self) -> String {
@@ -94,7 +130,9 @@ impl SearchProgress for Progress {
         self.todo = todo;
         self.bar.set_length(todo as u64);
         if stored > 0 {
-            self.out.status(format!("{stored} problems already have a tree in this round; skipping them"));
+            self.out.status(format!(
+                "{stored} problems already have a tree in this round; skipping them"
+            ));
         }
         self.bar.enable_steady_tick(Duration::from_millis(500));
     }
@@ -117,7 +155,11 @@ impl SearchProgress for Progress {
                 self.done,
                 self.todo,
                 report.problem_id,
-                if report.solved { "solved" } else { "not solved" },
+                if report.solved {
+                    "solved"
+                } else {
+                    "not solved"
+                },
                 report.nodes,
                 report.tokens,
                 report.seconds,
@@ -129,7 +171,10 @@ impl SearchProgress for Progress {
 
     fn skipped(&mut self, problem: &Problem, reason: &str) {
         self.bar.suspend(|| {
-            self.out.status(format!("warning: skipping problem {} ({}): {reason}", problem.id, problem.external_id))
+            self.out.status(format!(
+                "warning: skipping problem {} ({}): {reason}",
+                problem.id, problem.external_id
+            ))
         });
     }
 }
@@ -169,6 +214,10 @@ fn print_summary(summary: &SearchSummary, pipeline: &PipelineConfig, round: i64)
         "step checks         {} checked, {} failed{}",
         summary.checked_steps,
         summary.failed_steps,
-        if summary.timed_out > 0 { format!("; {} trees timed out", summary.timed_out) } else { String::new() }
+        if summary.timed_out > 0 {
+            format!("; {} trees timed out", summary.timed_out)
+        } else {
+            String::new()
+        }
     );
 }

@@ -14,7 +14,9 @@ use crate::cli::{TreeListArgs, TreeShowArgs};
 use crate::table;
 
 async fn open_read_only(db: &Path) -> anyhow::Result<Store> {
-    Store::open_read_only(db).await.map_err(|e| anyhow!(e).context(format!("opening {}", db.display())))
+    Store::open_read_only(db)
+        .await
+        .map_err(|e| anyhow!(e).context(format!("opening {}", db.display())))
 }
 
 pub async fn list(db: &Path, args: TreeListArgs) -> anyhow::Result<ExitCode> {
@@ -26,10 +28,15 @@ pub async fn list(db: &Path, args: TreeListArgs) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
-    let trees = store.list_trees(round_id, args.dataset.as_deref(), args.limit).await?;
-    let header: Vec<String> = ["id", "pipeline", "round", "dataset", "problem", "status", "rollouts", "solved", "nodes", "tokens", "seconds", "note"]
-        .map(String::from)
-        .to_vec();
+    let trees = store
+        .list_trees(round_id, args.dataset.as_deref(), args.limit)
+        .await?;
+    let header: Vec<String> = [
+        "id", "pipeline", "round", "dataset", "problem", "status", "rollouts", "solved", "nodes",
+        "tokens", "seconds", "note",
+    ]
+    .map(String::from)
+    .to_vec();
     let rows: Vec<Vec<String>> = trees
         .iter()
         .map(|t| {
@@ -51,17 +58,26 @@ pub async fn list(db: &Path, args: TreeListArgs) -> anyhow::Result<ExitCode> {
         .collect();
     print!(
         "{}",
-        table::render(&header, &rows, &[true, false, true, false, false, false, true, false, true, true, true, false])
+        table::render(
+            &header,
+            &rows,
+            &[
+                true, false, true, false, false, false, true, false, true, true, true, false
+            ]
+        )
     );
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn show(db: &Path, args: TreeShowArgs) -> anyhow::Result<ExitCode> {
     let store = open_read_only(db).await?;
-    let tree = store
-        .tree(args.id)
-        .await?
-        .ok_or_else(|| anyhow!("no tree {} in {}; `evolve tree list` shows the stored ones", args.id, db.display()))?;
+    let tree = store.tree(args.id).await?.ok_or_else(|| {
+        anyhow!(
+            "no tree {} in {}; `evolve tree list` shows the stored ones",
+            args.id,
+            db.display()
+        )
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&tree)?);
     } else if args.dot {
@@ -84,27 +100,50 @@ fn outline(tree: &StoredTree, width: usize) -> String {
         tree.gold_answer
     );
     let children = children(&tree.nodes);
-    let mut stack: Vec<&StoredNode> = tree.nodes.iter().filter(|n| n.parent_id.is_none()).rev().collect();
+    let mut stack: Vec<&StoredNode> = tree
+        .nodes
+        .iter()
+        .filter(|n| n.parent_id.is_none())
+        .rev()
+        .collect();
     while let Some(node) = stack.pop() {
         let indent = "  ".repeat(node.depth as usize);
         let mut marks = Vec::new();
         match node.step_check.as_deref() {
-            Some("error") => marks.push(format!("check failed: {}", one_line(node.exec_output.as_deref().unwrap_or(""), 60))),
+            Some("error") => marks.push(format!(
+                "check failed: {}",
+                one_line(node.exec_output.as_deref().unwrap_or(""), 60)
+            )),
             Some("ok") => marks.push("check ok".to_owned()),
             _ => {}
         }
         if node.terminal {
-            let verdict = if node.correct == Some(true) { "correct" } else { "wrong" };
-            marks.push(format!("{verdict} answer {}", node.extracted_answer.as_deref().unwrap_or("(none)")));
+            let verdict = if node.correct == Some(true) {
+                "correct"
+            } else {
+                "wrong"
+            };
+            marks.push(format!(
+                "{verdict} answer {}",
+                node.extracted_answer.as_deref().unwrap_or("(none)")
+            ));
         }
-        let text = if node.parent_id.is_none() { "(question)".to_owned() } else { one_line(&node.step_text, width) };
+        let text = if node.parent_id.is_none() {
+            "(question)".to_owned()
+        } else {
+            one_line(&node.step_text, width)
+        };
         out.push_str(&format!(
             "{indent}#{} N={} Q={:+.2} {}{}\n",
             node.id,
             node.visits,
             node.q,
             text,
-            if marks.is_empty() { String::new() } else { format!("  [{}]", marks.join("; ")) }
+            if marks.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", marks.join("; "))
+            }
         ));
         for child in children.get(&node.id).into_iter().flatten().rev() {
             stack.push(child);
@@ -129,13 +168,21 @@ fn dot(tree: &StoredTree) -> String {
     let mut index: HashMap<i64, NodeIndex> = HashMap::new();
     let mut style: HashMap<NodeIndex, String> = HashMap::new();
     for node in &tree.nodes {
-        let text = if node.parent_id.is_none() { one_line(&tree.question, 40) } else { one_line(&node.step_text, 40) };
+        let text = if node.parent_id.is_none() {
+            one_line(&tree.question, 40)
+        } else {
+            one_line(&node.step_text, 40)
+        };
         let label = format!("#{} N={} Q={:+.2}\n{}", node.id, node.visits, node.q, text);
         let at = graph.add_node(label);
         index.insert(node.id, at);
         let mut attrs = Vec::new();
         if node.terminal {
-            attrs.push(if node.correct == Some(true) { "color=green" } else { "color=red" });
+            attrs.push(if node.correct == Some(true) {
+                "color=green"
+            } else {
+                "color=red"
+            });
         }
         if node.step_check.as_deref() == Some("error") {
             attrs.push("style=dashed");
@@ -147,10 +194,12 @@ fn dot(tree: &StoredTree) -> String {
     }
     format!(
         "{:?}",
-        Dot::with_attr_getters(&graph, &[Config::EdgeNoLabel], &|_, _| String::new(), &|_, (at, _)| style
-            .get(&at)
-            .cloned()
-            .unwrap_or_default())
+        Dot::with_attr_getters(
+            &graph,
+            &[Config::EdgeNoLabel],
+            &|_, _| String::new(),
+            &|_, (at, _)| style.get(&at).cloned().unwrap_or_default()
+        )
     )
 }
 
