@@ -208,7 +208,8 @@ impl PipelineConfig {
         if s.max_step_tokens == 0 || s.max_path_tokens == 0 {
             bail!("max_step_tokens and max_path_tokens must be at least 1");
         }
-        if !(s.c >= 0.0) || !(s.temperature >= 0.0) || !(s.top_p > 0.0 && s.top_p <= 1.0) {
+        let valid = s.c >= 0.0 && s.temperature >= 0.0 && s.top_p > 0.0 && s.top_p <= 1.0;
+        if !valid {
             bail!("c and temperature must be >= 0 and top_p in (0, 1]");
         }
         Ok(())

@@ -181,10 +181,10 @@ fn evaluate(side: &str) -> Option<Num> {
 
 /// Whether `value` equals `written`, allowing for `written_text` being rounded.
 fn equal(value: Num, written: Num, written_text: &str) -> bool {
-    if let (Some(a), Some(b)) = (value.exact, written.exact) {
-        if a == b {
-            return true;
-        }
+    if let (Some(a), Some(b)) = (value.exact, written.exact)
+        && a == b
+    {
+        return true;
     }
     let decimals = written_text
         .trim()

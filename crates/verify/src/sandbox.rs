@@ -10,6 +10,7 @@
 //! - output: stdout and stderr are cut at a byte limit and the run is killed;
 //! - network: a new, empty network namespace where the OS allows it (root, or
 //!   unprivileged user namespaces); [`Sandbox::network_isolated`] says which.
+//!
 //! Not enforced: total disk use across many files (each file is capped), and
 //! reading world-readable files.
 
