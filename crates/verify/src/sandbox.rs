@@ -5,8 +5,10 @@
 //! - wall time (the whole group is killed) and CPU time (`RLIMIT_CPU`);
 //! - address space (`RLIMIT_AS`) and file size (`RLIMIT_FSIZE`);
 //! - processes (`RLIMIT_NPROC`); when evolve runs as root, the child first drops
-//!   to the `nobody` user, because the kernel does not apply that limit to root
-//!   (this also keeps it out of root's files);
+//!   to an unprivileged user id of its own (from 100000 up, group `nogroup`),
+//!   because the kernel does not apply that limit to root, and a limit per user
+//!   id would otherwise be shared by runs going on at once (this also keeps the
+//!   code out of root's files);
 //! - output: stdout and stderr are cut at a byte limit and the run is killed;
 //! - network: a new, empty network namespace where the OS allows it (root, or
 //!   unprivileged user namespaces); [`Sandbox::network_isolated`] says which.
@@ -151,7 +153,7 @@ impl Sandbox {
         }
         let root = unsafe { libc::geteuid() } == 0;
         let mut last_error = String::new();
-        // Strongest first: as root, an interpreter that `nobody` can run wins.
+        // Strongest first: as root, an interpreter that an unprivileged user can run wins.
         for (drop_privileges, network_isolated) in
             [(root, true), (root, false), (false, true), (false, false)]
         {
@@ -183,7 +185,7 @@ impl Sandbox {
         &self.python
     }
 
-    /// Whether runs switch to the `nobody` user (when evolve runs as root).
+    /// Whether runs switch to an unprivileged user id (when evolve runs as root).
     pub fn drops_privileges(&self) -> bool {
         self.drop_privileges
     }
@@ -217,8 +219,9 @@ impl Sandbox {
         let script = dir.path().join("step.py");
         std::fs::write(&script, code)?;
         let root = self.drop_privileges;
+        let uid = if root { sandbox_uid() } else { 0 };
         if root {
-            chown_to_nobody(dir.path())?;
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(NOGROUP))?;
         }
         let limits = self.limits.clone();
         let isolate = self.network_isolated;
@@ -240,7 +243,7 @@ impl Sandbox {
             .stderr(Stdio::piped());
         // Runs in the child between fork and exec: only async-signal-safe calls.
         unsafe {
-            command.pre_exec(move || confine(&limits, isolate, root));
+            command.pre_exec(move || confine(&limits, isolate, root.then_some(uid)));
         }
         let mut child = command.spawn()?;
         let pid = child.id() as i32;
@@ -286,7 +289,12 @@ impl Sandbox {
     }
 }
 
-fn confine(limits: &Limits, isolate_network: bool, root: bool) -> std::io::Result<()> {
+/// Applies the limits in the child; `run_as` is the user id to switch to (when root).
+fn confine(
+    limits: &Limits,
+    isolate_network: bool,
+    run_as: Option<libc::uid_t>,
+) -> std::io::Result<()> {
     let check = |rc: libc::c_int| {
         if rc == 0 {
             Ok(())
@@ -316,19 +324,26 @@ fn confine(limits: &Limits, isolate_network: bool, root: bool) -> std::io::Resul
         set(libc::RLIMIT_FSIZE, limits.file_bytes)?;
         set(libc::RLIMIT_CORE, 0)?;
         set(libc::RLIMIT_NPROC, limits.processes)?;
-        if root {
+        if let Some(uid) = run_as {
             check(libc::setgroups(0, std::ptr::null()))?;
-            check(libc::setgid(NOBODY))?;
-            check(libc::setuid(NOBODY))?;
+            check(libc::setgid(NOGROUP))?;
+            check(libc::setuid(uid))?;
         }
     }
     Ok(())
 }
 
-const NOBODY: libc::uid_t = 65534;
+const NOGROUP: libc::gid_t = 65534;
 
-fn chown_to_nobody(path: &Path) -> std::io::Result<()> {
-    std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY))
+/// A user id for one run: runs going on at once (in this process or others)
+/// get different ids, so one run's processes do not count against another's limit.
+fn sandbox_uid() -> libc::uid_t {
+    use std::sync::atomic::AtomicU32;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 100_000;
+    const IDS: u32 = 50_000;
+    let start = std::process::id().wrapping_mul(7919) % IDS;
+    FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % IDS
 }
 
 fn kill_group(pid: i32) {

@@ -84,7 +84,7 @@ fn environment_and_home_are_not_the_callers() {
     assert!(!run.stdout.contains("RUST"), "{}", run.stdout);
     assert!(!run.stdout.lines().nth(1).unwrap().eq(&home));
     if sandbox().drops_privileges() {
-        // As root the code runs as nobody, so root's private files are closed to it.
+        // As root the code runs as an unprivileged user, so root's private files are closed to it.
         use std::os::unix::fs::PermissionsExt;
         let secret = tempfile::tempdir().unwrap();
         std::fs::set_permissions(secret.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -109,9 +109,11 @@ fn sockets_cannot_reach_the_network() {
 }
 
 #[test]
-fn many_runs_in_parallel() {
+fn many_runs_in_parallel_even_beside_a_fork_bomb() {
     use rayon::prelude::*;
+    let bomb = std::thread::spawn(|| sandbox().run("import os\nwhile True:\n    os.fork()"));
     let sandbox = sandbox();
+    std::thread::sleep(Duration::from_millis(300));
     let outs: Vec<String> = (0..16)
         .into_par_iter()
         .map(|i| sandbox.run(&format!("print({i} * 2)")).stdout)
@@ -119,4 +121,5 @@ fn many_runs_in_parallel() {
     for (i, out) in outs.iter().enumerate() {
         assert_eq!(out.trim(), (i * 2).to_string());
     }
+    assert!(!bomb.join().unwrap().ok());
 }
