@@ -1,25 +1,11 @@
 //! Rounds, models and whole-tree writes: a tree is stored entirely or not at all.
 
-use evolve_store::{NewDataset, NewModel, NewNode, NewProblem, NewTree, Store};
+use evolve_store::{NewModel, NewNode, NewTree, Store};
+
+mod common;
 
 async fn store_with_problem() -> (tempfile::TempDir, Store, i64) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::init(&dir.path().join("e.db")).await.unwrap();
-    let problem = NewProblem {
-        external_id: "p1".into(),
-        question: "What is 2 + 3?".into(),
-        gold_answer: "5".into(),
-        reference_solution: None,
-        level: None,
-        subject: None,
-        difficulty: None,
-    };
-    let dataset = NewDataset {
-        name: "d".into(),
-        format: "generic".into(),
-        source: None,
-    };
-    store.import_problems(&dataset, &[problem]).await.unwrap();
+    let (dir, store) = common::store_with_one_problem().await;
     let id = store.problems("d", None).await.unwrap()[0].id;
     (dir, store, id)
 }

@@ -1,25 +1,11 @@
 //! The SQL views (`trajectories`, `tree_stats`, `round_accuracy`) on a hand-built tree.
 
-use evolve_store::{Cell, NewDataset, NewProblem, Store};
+use evolve_store::{Cell, Store};
+
+mod common;
 
 async fn hand_built() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::init(&dir.path().join("e.db")).await.unwrap();
-    let problem = NewProblem {
-        external_id: "p1".into(),
-        question: "What is 2 + 3?".into(),
-        gold_answer: "5".into(),
-        reference_solution: None,
-        level: None,
-        subject: None,
-        difficulty: None,
-    };
-    let dataset = NewDataset {
-        name: "d".into(),
-        format: "generic".into(),
-        source: None,
-    };
-    store.import_problems(&dataset, &[problem]).await.unwrap();
+    let (dir, store) = common::store_with_one_problem().await;
     // root ─┬─ a (q 0.5) ─┬─ c (q 1, answer 5, correct)
     //       │             └─ d (q -1, answer 6, wrong)
     //       └─ b (q -0.5) ─── e (q -1, answer 7, wrong, failed step check)

@@ -1,0 +1,24 @@
+//! A fresh database holding one dataset `d` with one problem, "What is 2 + 3?".
+
+use evolve_store::{NewDataset, NewProblem, Store};
+
+pub async fn store_with_one_problem() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(&dir.path().join("e.db")).await.unwrap();
+    let problem = NewProblem {
+        external_id: "p1".into(),
+        question: "What is 2 + 3?".into(),
+        gold_answer: "5".into(),
+        reference_solution: None,
+        level: None,
+        subject: None,
+        difficulty: None,
+    };
+    let dataset = NewDataset {
+        name: "d".into(),
+        format: "generic".into(),
+        source: None,
+    };
+    store.import_problems(&dataset, &[problem]).await.unwrap();
+    (dir, store)
+}
