@@ -43,6 +43,8 @@ pub struct EnginePolicy<'e> {
     params: SamplingParams,
     /// The prompt up to the question, computed once and shared by every tree.
     preamble: Option<(Vec<u32>, Arc<KvNode>)>,
+    /// The end-of-turn token's text, cut from completions that end with it.
+    eos: String,
     /// Counters so far.
     pub stats: PolicyStats,
 }
@@ -59,6 +61,10 @@ impl<'e> EnginePolicy<'e> {
             prompts,
             params,
             preamble: None,
+            eos: engine
+                .tokenizer()
+                .decode(&[engine.tokenizer().eos()])
+                .unwrap_or_default(),
             stats: PolicyStats::default(),
         }
     }
@@ -123,11 +129,6 @@ impl Policy for EnginePolicy<'_> {
             })
             .collect();
         let completions = self.engine.expand(&expansions, &self.params, None)?;
-        let eos = self
-            .engine
-            .tokenizer()
-            .decode(&[self.engine.tokenizer().eos()])
-            .unwrap_or_default();
         let proposals = completions
             .into_iter()
             .map(|candidates| {
@@ -140,8 +141,8 @@ impl Policy for EnginePolicy<'_> {
                             Finish::Stop(_) => End::Delimiter,
                             Finish::Length => End::Length,
                         };
-                        let text = if end == End::EndOfTurn && !eos.is_empty() {
-                            c.text.replace(&eos, "")
+                        let text = if end == End::EndOfTurn && !self.eos.is_empty() {
+                            c.text.replace(&self.eos, "")
                         } else {
                             c.text
                         };

@@ -136,7 +136,7 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
             while live.len() < self.config.trees_in_flight.max(1) {
                 let Some(problem) = queue.next() else { break };
                 let root = self.policy.root(&problem.question).map_err(Error::Policy)?;
-                let mut tree = Live {
+                let tree = Live {
                     tree: Tree::new(&problem.question, root),
                     problem,
                     rollouts: 0,
@@ -149,7 +149,6 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
                 if self.config.rollouts == 0 {
                     finish(tree, observer)?;
                 } else {
-                    tree.expanding = 0;
                     live.push(tree);
                 }
             }
