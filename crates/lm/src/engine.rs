@@ -82,6 +82,36 @@ pub struct Engine {
     path: PathBuf,
 }
 
+/// The chat template of a GGUF model, read from its metadata alone (the
+/// weights are not loaded): what an export needs to write the prompts a search used.
+pub fn read_chat_template(path: &Path) -> Result<ChatTemplate> {
+    let fail = |message: String| Error::Model {
+        path: path.to_owned(),
+        message,
+    };
+    let file = File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    let content = gguf_file::Content::read(&mut BufReader::new(file))
+        .map_err(|e| fail(format!("not a readable GGUF file: {e}")))?;
+    let tokenizer = Tokenizer::from_gguf(&content.metadata)?;
+    Ok(template_of(&content.metadata, &tokenizer))
+}
+
+/// The file's template, with its own begin and end tokens.
+fn template_of(
+    metadata: &std::collections::HashMap<String, gguf_file::Value>,
+    tokenizer: &Tokenizer,
+) -> ChatTemplate {
+    let token_text = |id: Option<u32>| {
+        id.and_then(|i| tokenizer.decode(&[i]).ok())
+            .unwrap_or_default()
+    };
+    ChatTemplate::from_gguf(
+        metadata,
+        token_text(tokenizer.bos()),
+        token_text(Some(tokenizer.eos())),
+    )
+}
+
 impl Engine {
     /// Loads a GGUF model (llama or qwen2) holding weights as `format`.
     ///
@@ -109,15 +139,7 @@ impl Engine {
         }
         let config = Config::from_metadata(&content.metadata).map_err(fail)?;
         let tokenizer = Tokenizer::from_gguf(&content.metadata)?;
-        let token_text = |id: Option<u32>| {
-            id.and_then(|i| tokenizer.decode(&[i]).ok())
-                .unwrap_or_default()
-        };
-        let template = ChatTemplate::from_gguf(
-            &content.metadata,
-            token_text(tokenizer.bos()),
-            token_text(Some(tokenizer.eos())),
-        );
+        let template = template_of(&content.metadata, &tokenizer);
         let mut tensors = TensorReader {
             content: &content,
             reader: &mut reader,

@@ -10,7 +10,9 @@
 
 pub use crate::chat::{CHATML, ChatTemplate, Message};
 pub use crate::config::{Architecture, Config};
-pub use crate::engine::{Completion, Cursor, Engine, Expansion, Fed, Finish, TextSink};
+pub use crate::engine::{
+    Completion, Cursor, Engine, Expansion, Fed, Finish, TextSink, read_chat_template,
+};
 pub use crate::error::{Error, Result};
 pub use crate::kv::KvNode;
 pub use crate::model::{DENSE_ROWS, WeightFormat, argmax};

@@ -1,6 +1,7 @@
 //! Step checks for the two step formats: arithmetic claims of text steps, and
 //! the Python of code steps run in the sandbox.
 
+use evolve_export::output_block;
 use evolve_search::{End, StepCheck, StepInput, StepVerifier, Verdict};
 use evolve_verify::sandbox::Sandbox;
 use evolve_verify::{answers_equal, check_arithmetic, extract_answer, extract_final_answer};
@@ -15,9 +16,6 @@ pub fn delimiter(format: StepFormat) -> &'static str {
         StepFormat::Code => "\n```\n",
     }
 }
-
-/// Most characters of execution output shown to the policy after a step.
-const CONTEXT_OUTPUT_CHARS: usize = 512;
 
 /// Checks steps of one format and grades answers with evolve-verify.
 #[derive(Debug)]
@@ -70,11 +68,11 @@ impl StepChecker {
             None => (StepCheck::Ok, run.stdout.trim_end().to_owned()),
             Some(error) => (StepCheck::Error, error),
         };
-        let shown: String = output.chars().take(CONTEXT_OUTPUT_CHARS).collect();
         Verdict {
             check: Some(check),
             code: Some(code),
-            context: Some(format!("```output\n{shown}\n```\n\n")),
+            // The exports write the same block after the step (see evolve-export).
+            context: Some(output_block(&output)),
             output: Some(output),
             ..Verdict::default()
         }

@@ -5,7 +5,8 @@
 //! migrated. Datasets and problems are written through [`Store::import_problems`],
 //! one transaction per call; [`Store::query`] runs a user's ad-hoc SQL for
 //! `evolve sql`. Search trees are written whole, one transaction each, by
-//! [`Store::insert_tree`].
+//! [`Store::insert_tree`], and read back a tree at a time by [`Store::scan_trees`]
+//! for the exports, each recorded by [`Store::record_export`].
 #![deny(missing_docs)]
 
 pub use crate::datasets::{
@@ -13,11 +14,13 @@ pub use crate::datasets::{
 };
 pub use crate::db::{SCHEMA_VERSION, Store};
 pub use crate::error::{Error, Result};
+pub use crate::exports::{NewExport, StoredModel};
 pub use crate::query::{Cell, Rows};
 pub use crate::trees::{NewModel, NewNode, NewTree, Round, StoredNode, StoredTree, TreeSummary};
 
 mod datasets;
 mod db;
 mod error;
+mod exports;
 mod query;
 mod trees;

@@ -175,11 +175,26 @@ pub struct StoredNode {
     pub tokens: i64,
 }
 
+/// The columns of [`StoredNode`], as a literal for `concat!`.
+macro_rules! node_columns {
+    () => {
+        "n.id, n.parent_id, n.depth, n.step_text, n.code, n.exec_output, n.step_check, n.visits, \
+         n.value_sum, n.q, n.prior, n.terminal, n.extracted_answer, n.correct, n.tokens"
+    };
+}
+pub(crate) use node_columns;
+
 /// A stored tree with its problem and nodes.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StoredTree {
     /// Row id.
     pub id: i64,
+    /// The problem's row id.
+    pub problem_id: i64,
+    /// The problem's dataset.
+    pub dataset: String,
+    /// The problem's id within its dataset.
+    pub external_id: String,
     /// The question.
     pub question: String,
     /// The gold answer.
@@ -367,8 +382,10 @@ impl Store {
     pub async fn tree(&self, id: i64) -> Result<Option<StoredTree>> {
         let context = || format!("reading tree {id}");
         let Some(row) = sqlx::query(
-            "SELECT t.id, p.question, p.gold_answer, t.status, t.rollouts, t.solved
-             FROM trees t JOIN problems p ON p.id = t.problem_id WHERE t.id = ?1",
+            "SELECT t.id, t.problem_id, d.name AS dataset, p.external_id, p.question, p.gold_answer,
+                    t.status, t.rollouts, t.solved
+             FROM trees t JOIN problems p ON p.id = t.problem_id
+             JOIN datasets d ON d.id = p.dataset_id WHERE t.id = ?1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -377,17 +394,20 @@ impl Store {
         else {
             return Ok(None);
         };
-        let nodes = sqlx::query_as(
-            "SELECT id, parent_id, depth, step_text, code, exec_output, step_check, visits, value_sum,
-                    q, prior, terminal, extracted_answer, correct, tokens
-             FROM nodes WHERE tree_id = ?1 ORDER BY id",
-        )
+        let nodes = sqlx::query_as(concat!(
+            "SELECT ",
+            node_columns!(),
+            " FROM nodes n WHERE n.tree_id = ?1 ORDER BY n.id"
+        ))
         .bind(id)
         .fetch_all(&self.pool)
         .await
         .context(context)?;
         Ok(Some(StoredTree {
             id: row.get("id"),
+            problem_id: row.get("problem_id"),
+            dataset: row.get("dataset"),
+            external_id: row.get("external_id"),
             question: row.get("question"),
             gold_answer: row.get("gold_answer"),
             status: row.get("status"),

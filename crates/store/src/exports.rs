@@ -1,0 +1,165 @@
+//! What the export phase reads and records: a round's trees streamed one at a
+//! time, and a row per file written.
+
+use futures_util::TryStreamExt;
+use sqlx::{FromRow, Row};
+
+use crate::db::Store;
+use crate::error::{Error, Result, SqlxContext};
+use crate::trees::{Round, StoredNode, StoredTree, node_columns};
+
+/// An export file to record.
+#[derive(Debug, Clone)]
+pub struct NewExport {
+    /// `sft`, `pairs` or `steps`.
+    pub kind: String,
+    /// The row shape (`messages`, `step-pairs`, ...).
+    pub format: String,
+    /// The round exported.
+    pub round_id: i64,
+    /// The dataset the trees were limited to, if any.
+    pub dataset: Option<String>,
+    /// The file written, or `-` for standard output.
+    pub path: String,
+    /// Rows written.
+    pub rows: i64,
+    /// Problems with at least one row.
+    pub problems: i64,
+    /// SHA-256 of the bytes written, hex.
+    pub sha256: String,
+    /// The selection settings, as JSON.
+    pub options: String,
+}
+
+/// A model row.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredModel {
+    /// Row id.
+    pub id: i64,
+    /// `policy` or `ppm`.
+    pub role: String,
+    /// Path of the file.
+    pub path: String,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+}
+
+impl Store {
+    /// The newest round of `pipeline` that has trees, if any.
+    pub async fn latest_searched_round(&self, pipeline: &str) -> Result<Option<Round>> {
+        sqlx::query_as(
+            "SELECT id, pipeline, number, phase, status, config, policy_model_id
+             FROM rounds r WHERE pipeline = ?1 AND EXISTS (SELECT 1 FROM trees t WHERE t.round_id = r.id)
+             ORDER BY number DESC LIMIT 1",
+        )
+        .bind(pipeline)
+        .fetch_optional(&self.pool)
+        .await
+        .context(|| format!("finding the latest round of {pipeline}"))
+    }
+
+    /// A registered model, if `id` names one.
+    pub async fn model(&self, id: i64) -> Result<Option<StoredModel>> {
+        sqlx::query_as("SELECT id, role, path, sha256 FROM models WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .context(|| format!("reading model {id}"))
+    }
+
+    /// Calls `visit` with each tree of round `round_id` (of `dataset` only, when
+    /// given), in tree id order, each with its nodes in id order.
+    ///
+    /// Nodes are streamed from one query and handed over a tree at a time, so
+    /// memory holds one tree, not the round. `visit`'s error stops the scan.
+    pub async fn scan_trees<E: From<Error>>(
+        &self,
+        round_id: i64,
+        dataset: Option<&str>,
+        mut visit: impl FnMut(StoredTree) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let context = || format!("reading the trees of round {round_id}");
+        // The trees without their nodes are small: a few hundred bytes each.
+        let rows = sqlx::query(
+            "SELECT t.id, t.problem_id, d.name AS dataset, p.external_id, p.question, p.gold_answer,
+                    t.status, t.rollouts, t.solved
+             FROM trees t JOIN problems p ON p.id = t.problem_id JOIN datasets d ON d.id = p.dataset_id
+             WHERE t.round_id = ?1 AND (?2 IS NULL OR d.name = ?2)
+             ORDER BY t.id",
+        )
+        .bind(round_id)
+        .bind(dataset)
+        .fetch_all(&self.pool)
+        .await
+        .context(context)?;
+        let mut trees = rows.into_iter().map(|row| StoredTree {
+            id: row.get("id"),
+            problem_id: row.get("problem_id"),
+            dataset: row.get("dataset"),
+            external_id: row.get("external_id"),
+            question: row.get("question"),
+            gold_answer: row.get("gold_answer"),
+            status: row.get("status"),
+            rollouts: row.get("rollouts"),
+            solved: row.get("solved"),
+            nodes: Vec::new(),
+        });
+        let mut current = trees.next();
+        if current.is_none() {
+            return Ok(());
+        }
+        let mut nodes = sqlx::query(concat!(
+            "SELECT n.tree_id, ",
+            node_columns!(),
+            " FROM nodes n JOIN trees t ON t.id = n.tree_id
+              WHERE t.round_id = ?1 ORDER BY n.tree_id, n.id"
+        ))
+        .bind(round_id)
+        .fetch(&self.pool);
+        while let Some(row) = nodes.try_next().await.context(context)? {
+            let tree_id: i64 = row.get("tree_id");
+            // Every tree before this node's is complete.
+            while let Some(tree) = current.take_if(|t| t.id < tree_id) {
+                visit(tree)?;
+                current = trees.next();
+            }
+            match &mut current {
+                None => break,
+                Some(tree) if tree.id == tree_id => tree
+                    .nodes
+                    .push(StoredNode::from_row(&row).context(context)?),
+                // A tree of another dataset.
+                Some(_) => {}
+            }
+        }
+        drop(nodes);
+        for tree in current.into_iter().chain(trees) {
+            visit(tree)?;
+        }
+        Ok(())
+    }
+
+    /// Records a written export; returns its id.
+    pub async fn record_export(&self, export: &NewExport) -> Result<i64> {
+        sqlx::query(
+            "INSERT INTO exports (kind, format, round_id, dataset, path, rows, problems, sha256, options)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(&export.kind)
+        .bind(&export.format)
+        .bind(export.round_id)
+        .bind(&export.dataset)
+        .bind(&export.path)
+        .bind(export.rows)
+        .bind(export.problems)
+        .bind(&export.sha256)
+        .bind(&export.options)
+        .execute(&self.pool)
+        .await
+        .map(|r| r.last_insert_rowid())
+        .map_err(|source| Error::Sqlx {
+            context: format!("recording the export {}", export.path),
+            source,
+        })
+    }
+}
