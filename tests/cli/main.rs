@@ -2,6 +2,7 @@
 
 mod util;
 
+mod export;
 mod generate;
 mod grade;
 mod import;

@@ -48,6 +48,9 @@ pub enum Command {
     /// List and show stored search trees.
     #[command(subcommand)]
     Tree(TreeCommand),
+    /// Write fine-tuning data from a round's trees: SFT sets, preference pairs, step labels.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Benchmarks that print their figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -161,9 +164,132 @@ pub struct TreeShowArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Correct trajectories for supervised fine-tuning: per problem the top k by (mean Q, min Q),
+    /// without failed steps or repeats. JSONL {"messages": [system, user, assistant]} (TRL SFTTrainer,
+    /// HF datasets), or --format prompt-completion.
+    Sft(ExportSftArgs),
+    /// Step-level preference pairs as rStar-Math builds them (up to 2 steps reaching a correct answer
+    /// against up to 2 reaching only wrong ones, under the same prefix), or whole solutions with
+    /// --final-only. JSONL {"prompt", "chosen", "rejected"} (TRL DPO and reward trainers).
+    Pairs(ExportPairsArgs),
+    /// Per-step labels for PRM training: prefix, step, Q (soft label) and whether a correct answer
+    /// lies below it (hard label, Math-Shepherd style); --format stepwise for TRL's PRMTrainer.
+    Steps(ExportStepsArgs),
+}
+
+/// What every export takes.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The round number (default: the newest round of --pipeline that has trees).
+    #[arg(long)]
+    pub round: Option<i64>,
+
+    /// The pipeline of that round.
+    #[arg(long, default_value = "default")]
+    pub pipeline: String,
+
+    /// Only trees of this dataset.
+    #[arg(long)]
+    pub dataset: Option<String>,
+
+    /// Leave out rows under this Q: a trajectory's mean Q (sft), the chosen side's Q (pairs), the step's Q (steps).
+    #[arg(long, allow_negative_numbers = true)]
+    pub min_q: Option<f64>,
+
+    /// The JSONL file to write, or - for standard output [default: PIPELINE-rROUND-KIND.jsonl].
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+
+    /// Leave the system prompt out of the prompts.
+    #[arg(long)]
+    pub no_system: bool,
+
+    /// Put the pipeline's worked examples before the question, as the search's prompt did.
+    #[arg(long)]
+    pub few_shot: bool,
+
+    /// The GGUF model whose chat template writes text prompts [default: the round's policy model].
+    #[arg(long, env = "EVOLVE_MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// Write (and record) the file even when no row is selected.
+    #[arg(long)]
+    pub write_empty: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportSftArgs {
+    #[command(flatten)]
+    pub common: ExportArgs,
+
+    /// Trajectories kept per problem (rStar-Math keeps 2).
+    #[arg(long, default_value_t = 2)]
+    pub max_per_problem: usize,
+
+    /// Row shape: messages, or prompt-completion (both strings, the prompt through the chat template).
+    #[arg(long, default_value = "messages")]
+    pub format: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportPairsArgs {
+    #[command(flatten)]
+    pub common: ExportArgs,
+
+    /// Pair whole solutions (right against a stated wrong answer) instead of sibling steps.
+    #[arg(long)]
+    pub final_only: bool,
+
+    /// Least Q difference between the chosen and the rejected side.
+    #[arg(long, default_value_t = 0.5)]
+    pub min_margin: f64,
+
+    /// Least edit distance, in characters, between the two sides.
+    #[arg(long, default_value_t = 20)]
+    pub min_edit_distance: usize,
+
+    /// Most pairs per problem [default: all].
+    #[arg(long)]
+    pub max_per_problem: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportStepsArgs {
+    #[command(flatten)]
+    pub common: ExportArgs,
+
+    /// Row shape: per-step (one row per step), or stepwise (one row per root-to-leaf path:
+    /// {"prompt", "completions", "labels"}, TRL's stepwise supervision).
+    #[arg(long, default_value = "per-step")]
+    pub format: String,
+
+    /// Most rows per problem [default: all].
+    #[arg(long)]
+    pub max_per_problem: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// The policy engine on the workloads of tree search (prefill, decode, tree expansion, cross-tree batch).
     Lm(BenchLmArgs),
+    /// Every export of a synthetic database of search trees (default 1,000 trees of 200 nodes): time and peak memory.
+    Export(BenchExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchExportArgs {
+    /// Trees in the synthetic database.
+    #[arg(long, default_value_t = 1000)]
+    pub trees: usize,
+
+    /// Nodes per tree.
+    #[arg(long, default_value_t = 200)]
+    pub nodes_per_tree: usize,
+
+    /// Seed of the synthetic trees.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// Which model file to load and how to hold its weights.

@@ -6,7 +6,7 @@ use anyhow::Context;
 use evolve_lm::bench::{self, BenchShape};
 
 use super::{model_path, weight_format};
-use crate::cli::BenchLmArgs;
+use crate::cli::{BenchExportArgs, BenchLmArgs};
 use crate::table;
 
 pub fn lm(args: BenchLmArgs) -> anyhow::Result<ExitCode> {
@@ -96,6 +96,71 @@ pub fn lm(args: BenchLmArgs) -> anyhow::Result<ExitCode> {
     print!(
         "{}",
         table::render(&header, &profile_rows, &[false, true, true])
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Targets the export benchmark is held to, per export of 1,000 trees / 200,000 nodes.
+const EXPORT_SECONDS_TARGET: f64 = 5.0;
+const EXPORT_MIB_TARGET: f64 = 500.0;
+
+pub async fn export(args: BenchExportArgs) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::tempdir().context("creating a folder for the synthetic database")?;
+    let shape = evolve_export::bench::BenchShape {
+        trees: args.trees,
+        nodes_per_tree: args.nodes_per_tree,
+        seed: args.seed,
+    };
+    eprintln!(
+        "building a synthetic database of {} trees x {} nodes in {} ...",
+        shape.trees,
+        shape.nodes_per_tree,
+        dir.path().display()
+    );
+    let mut rows = Vec::new();
+    let built = evolve_export::bench::run(dir.path(), shape, |t| {
+        let s = &t.summary;
+        let mib = t.peak_mib;
+        rows.push(vec![
+            format!("{} {}", s.format.kind(), s.format.name()),
+            s.rows.to_string(),
+            format!("{:.1}", t.bytes as f64 / (1 << 20) as f64),
+            format!("{:.2}", t.seconds),
+            mib.map(|m| format!("{m:.0}")).unwrap_or_else(|| "-".into()),
+            format!("{:.2}", EXPORT_SECONDS_TARGET / t.seconds),
+            if t.seconds < EXPORT_SECONDS_TARGET && mib.is_none_or(|m| m < EXPORT_MIB_TARGET) {
+                "yes".into()
+            } else {
+                "NO".into()
+            },
+        ]);
+    })
+    .await?;
+    println!(
+        "synthetic database: {} trees, {} nodes, built in {built:.1} s",
+        shape.trees,
+        shape.trees * shape.nodes_per_tree
+    );
+    let header = [
+        "export",
+        "rows",
+        "MiB written",
+        "seconds",
+        "peak RSS MiB",
+        "target/time",
+        "within target",
+    ]
+    .map(String::from);
+    print!(
+        "{}",
+        table::render(
+            &header,
+            &rows,
+            &[false, true, true, true, true, true, false]
+        )
+    );
+    println!(
+        "target: every export under {EXPORT_SECONDS_TARGET} s and {EXPORT_MIB_TARGET} MiB peak RSS"
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use crate::cli::{BenchCommand, Cli, Command, DataCommand, TreeCommand};
 
 mod bench;
 mod data;
+mod export;
 mod generate;
 mod grade;
 mod init;
@@ -30,7 +31,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search(args) => search::run(&cli.db, args, out).await,
         Command::Tree(TreeCommand::List(args)) => tree::list(&cli.db, args).await,
         Command::Tree(TreeCommand::Show(args)) => tree::show(&cli.db, args).await,
+        Command::Export(command) => export::run(&cli.db, command, out).await,
         Command::Bench(BenchCommand::Lm(args)) => bench::lm(args),
+        Command::Bench(BenchCommand::Export(args)) => bench::export(args).await,
     }
 }
 
