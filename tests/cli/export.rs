@@ -59,6 +59,17 @@ fn recorded_rows(env: &Env, file: &str) -> i64 {
     rows
 }
 
+/// The keys of a row, in order: the shapes trainers read, then the ids that trace it.
+fn keys(row: &serde_json::Value) -> Vec<&str> {
+    row.as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+const SOURCE: [&str; 4] = ["problem_id", "dataset", "external_id", "tree_id"];
+
 #[test]
 fn a_real_search_exports_sft_pairs_and_step_labels_that_trace_back_to_their_nodes() {
     let env = searched();
@@ -78,6 +89,8 @@ fn a_real_search_exports_sft_pairs_and_step_labels_that_trace_back_to_their_node
         sft.len() as i64
     );
     assert!(sft.len() as i64 <= 2 * solved);
+    let trace = ["leaf_id", "mean_q", "min_q", "answer"];
+    assert_eq!(keys(&sft[0]), [&["messages"][..], &SOURCE, &trace].concat());
     for row in &sft {
         let roles: Vec<&str> = row["messages"]
             .as_array()
@@ -125,6 +138,10 @@ fn a_real_search_exports_sft_pairs_and_step_labels_that_trace_back_to_their_node
         .ok();
     let completions = run.json_lines();
     assert_eq!(completions.len(), sft.len());
+    assert_eq!(
+        keys(&completions[0]),
+        [&["prompt", "completion"][..], &SOURCE, &trace].concat()
+    );
     assert!(
         completions[0]["prompt"]
             .as_str()
@@ -193,6 +210,11 @@ fn a_real_search_exports_sft_pairs_and_step_labels_that_trace_back_to_their_node
          SELECT COUNT(*) FROM up JOIN nodes a ON a.id = up.anc WHERE a.parent_id IS NOT NULL",
     );
     assert_eq!(steps.len() as i64, explored);
+    let step_keys = ["prompt", "step", "q", "label", "visits", "terminal"];
+    assert_eq!(
+        keys(&steps[0]),
+        [&step_keys[..], &SOURCE, &["node_id", "depth"]].concat()
+    );
     assert_eq!(recorded_rows(&env, "default-r1-steps.jsonl"), explored);
     assert!(steps.iter().any(|s| s["label"] == true) && steps.iter().any(|s| s["label"] == false));
     env.run(&["export", "steps", "--format", "stepwise"]).ok();
@@ -200,6 +222,11 @@ fn a_real_search_exports_sft_pairs_and_step_labels_that_trace_back_to_their_node
     assert_eq!(
         paths.len() as i64,
         env.count("SELECT COUNT(*) FROM nodes WHERE terminal = 1")
+    );
+    let stepwise_keys = ["prompt", "completions", "labels", "q"];
+    assert_eq!(
+        keys(&paths[0]),
+        [&stepwise_keys[..], &SOURCE, &["leaf_id", "node_ids"]].concat()
     );
     for path in &paths {
         assert_eq!(
