@@ -210,7 +210,7 @@ pub struct ExportArgs {
     pub few_shot: bool,
 
     /// The GGUF model whose chat template writes text prompts [default: the round's policy model].
-    #[arg(long, env = "EVOLVE_MODEL")]
+    #[arg(long)]
     pub model: Option<PathBuf>,
 
     /// Write (and record) the file even when no row is selected.
@@ -227,9 +227,17 @@ pub struct ExportSftArgs {
     #[arg(long, default_value_t = 2)]
     pub max_per_problem: usize,
 
-    /// Row shape: messages, or prompt-completion (both strings, the prompt through the chat template).
-    #[arg(long, default_value = "messages")]
-    pub format: String,
+    /// Row shape.
+    #[arg(long, value_enum, default_value_t = SftFormat::Messages)]
+    pub format: SftFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SftFormat {
+    /// {"messages": [system, user, assistant]}
+    Messages,
+    /// {"prompt", "completion"}: strings, the prompt through the policy's chat template
+    PromptCompletion,
 }
 
 #[derive(Debug, Args)]
@@ -259,14 +267,21 @@ pub struct ExportStepsArgs {
     #[command(flatten)]
     pub common: ExportArgs,
 
-    /// Row shape: per-step (one row per step), or stepwise (one row per root-to-leaf path:
-    /// {"prompt", "completions", "labels"}, TRL's stepwise supervision).
-    #[arg(long, default_value = "per-step")]
-    pub format: String,
+    /// Row shape.
+    #[arg(long, value_enum, default_value_t = StepsFormat::PerStep)]
+    pub format: StepsFormat,
 
     /// Most rows per problem [default: all].
     #[arg(long)]
     pub max_per_problem: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StepsFormat {
+    /// one row per step: {"prompt", "step", "q", "label"}
+    PerStep,
+    /// one row per root-to-leaf path: {"prompt", "completions", "labels"}, TRL's stepwise supervision
+    Stepwise,
 }
 
 #[derive(Debug, Subcommand)]

@@ -48,17 +48,41 @@ pub const FORMATS: [Format; 6] = [
     Format::Stepwise,
 ];
 
-/// Builds the synthetic database in `dir` (returns the seconds it took), then
-/// times each export, calling `report` after each.
+/// What [`run`] measured besides the exports.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchBaseline {
+    /// Seconds to build the synthetic database.
+    pub build_seconds: f64,
+    /// Seconds to stream every tree with its nodes and do nothing else: the
+    /// floor under each export.
+    pub read_seconds: f64,
+}
+
+/// Builds the synthetic database in `dir`, times reading it, then times each
+/// export, calling `report` after each.
 pub async fn run(
     dir: &Path,
     shape: BenchShape,
     mut report: impl FnMut(&ExportTiming),
-) -> Result<f64> {
+) -> Result<BenchBaseline> {
     let started = Instant::now();
     let store = Store::init(&dir.join("bench.db")).await?;
     let round = build(&store, shape).await?;
-    let built = started.elapsed().as_secs_f64();
+    let build_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut nodes = 0;
+    store
+        .scan_trees(round.id, None, |tree| -> Result<()> {
+            nodes += tree.nodes.len();
+            Ok(())
+        })
+        .await?;
+    let read_seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        nodes == shape.trees * shape.nodes_per_tree,
+        "read {nodes} nodes of {}",
+        shape.trees * shape.nodes_per_tree
+    );
     for format in FORMATS {
         let path = dir.join(format!("{}.jsonl", format.name()));
         let job = ExportJob {
@@ -90,7 +114,10 @@ pub async fn run(
         std::fs::remove_file(&path)?;
     }
     store.close().await;
-    Ok(built)
+    Ok(BenchBaseline {
+        build_seconds,
+        read_seconds,
+    })
 }
 
 const SYSTEM: &str = "You are a careful math tutor. Solve the problem step by step. Write each step as one short sentence with its arithmetic written out, such as 3 * 4 = 12. Put a blank line between steps. The last step is: The answer is \\boxed{N}.";

@@ -111,8 +111,10 @@ impl Store {
         let mut nodes = sqlx::query(concat!(
             "SELECT n.tree_id, ",
             node_columns!(),
-            " FROM nodes n JOIN trees t ON t.id = n.tree_id
-              WHERE t.round_id = ?1 ORDER BY n.tree_id, n.id"
+            // Trees outer (CROSS JOIN fixes the order) and both in index order:
+            // the rows come sorted without SQLite sorting the round.
+            " FROM trees t CROSS JOIN nodes n ON n.tree_id = t.id
+              WHERE t.round_id = ?1 ORDER BY t.id, n.id"
         ))
         .bind(round_id)
         .fetch(&self.pool);

@@ -8,15 +8,14 @@ use evolve_export::{Destination, ExportJob, Format, Prompter, RoundPrompts, Rule
 use evolve_store::{Round, Store};
 
 use super::{Output, open};
-use crate::cli::{ExportArgs, ExportCommand};
+use crate::cli::{ExportArgs, ExportCommand, SftFormat, StepsFormat};
 
 pub async fn run(db: &Path, command: ExportCommand, out: Output) -> anyhow::Result<ExitCode> {
     let (common, format, rules) = match command {
         ExportCommand::Sft(args) => {
-            let format = match args.format.as_str() {
-                "messages" => Format::Messages,
-                "prompt-completion" => Format::PromptCompletion,
-                other => bail!("unknown SFT format {other:?}; use messages or prompt-completion"),
+            let format = match args.format {
+                SftFormat::Messages => Format::Messages,
+                SftFormat::PromptCompletion => Format::PromptCompletion,
             };
             let rules = Rules {
                 max_per_problem: Some(args.max_per_problem),
@@ -40,10 +39,9 @@ pub async fn run(db: &Path, command: ExportCommand, out: Output) -> anyhow::Resu
             (args.common, format, rules)
         }
         ExportCommand::Steps(args) => {
-            let format = match args.format.as_str() {
-                "per-step" => Format::PerStep,
-                "stepwise" => Format::Stepwise,
-                other => bail!("unknown step-label format {other:?}; use per-step or stepwise"),
+            let format = match args.format {
+                StepsFormat::PerStep => Format::PerStep,
+                StepsFormat::Stepwise => Format::Stepwise,
             };
             let rules = Rules {
                 max_per_problem: args.max_per_problem,
