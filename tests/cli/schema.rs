@@ -14,6 +14,7 @@ fn init_creates_a_wal_database_with_the_schema() {
             "datasets",
             "evaluation_results",
             "evaluations",
+            "exports",
             "models",
             "nodes",
             "problems",
