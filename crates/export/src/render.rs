@@ -102,16 +102,20 @@ impl Prompter {
         Ok(self.template()?.render(&self.messages(question), true)?)
     }
 
-    /// What follows [`Prompter::chat_prompt`] when `solution` is the whole
-    /// answer: the solution and the template's end of turn.
-    pub fn completion(&self, question: &str, solution: &str) -> anyhow::Result<String> {
-        let prompt = self.chat_prompt(question)?;
+    /// What follows `prompt`, the [`Prompter::chat_prompt`] of `question`, when
+    /// `solution` is the whole answer: the solution and the template's end of turn.
+    pub fn completion(
+        &self,
+        prompt: &str,
+        question: &str,
+        solution: &str,
+    ) -> anyhow::Result<String> {
         let mut messages = self.messages(question);
         messages.push(Message::new("assistant", solution));
         let whole = self.template()?.render(&messages, false)?;
         // Templates that write the assistant's turn differently when it is
         // complete get the bare solution.
-        Ok(match whole.strip_prefix(&prompt) {
+        Ok(match whole.strip_prefix(prompt) {
             Some(rest) => rest.to_owned(),
             None => solution.to_owned(),
         })
@@ -174,7 +178,10 @@ mod tests {
             prompt,
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n1+1?<|im_end|>\n<|im_start|>assistant\n"
         );
-        assert_eq!(prompter.completion("1+1?", "2").unwrap(), "2<|im_end|>\n");
+        assert_eq!(
+            prompter.completion(&prompt, "1+1?", "2").unwrap(),
+            "2<|im_end|>\n"
+        );
         let bare = Prompter {
             template: None,
             ..prompter

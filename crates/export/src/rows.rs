@@ -87,9 +87,10 @@ impl Format {
                         messages.push(Message::new("assistant", &solution));
                         out.row(&MessagesRow { messages, trace })?;
                     } else {
+                        let prompt = prompter.chat_prompt(question)?;
                         out.row(&CompletionRow {
-                            prompt: prompter.chat_prompt(question)?,
-                            completion: prompter.completion(question, &solution)?,
+                            completion: prompter.completion(&prompt, question, &solution)?,
+                            prompt,
                             trace,
                         })?;
                     }

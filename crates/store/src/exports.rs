@@ -6,7 +6,7 @@ use sqlx::{FromRow, Row};
 
 use crate::db::Store;
 use crate::error::{Error, Result, SqlxContext};
-use crate::trees::{Round, StoredNode, StoredTree, node_columns};
+use crate::trees::{Round, StoredNode, StoredTree, node_columns, tree_columns};
 
 /// An export file to record.
 #[derive(Debug, Clone)]
@@ -80,30 +80,19 @@ impl Store {
     ) -> std::result::Result<(), E> {
         let context = || format!("reading the trees of round {round_id}");
         // The trees without their nodes are small: a few hundred bytes each.
-        let rows = sqlx::query(
-            "SELECT t.id, t.problem_id, d.name AS dataset, p.external_id, p.question, p.gold_answer,
-                    t.status, t.rollouts, t.solved
-             FROM trees t JOIN problems p ON p.id = t.problem_id JOIN datasets d ON d.id = p.dataset_id
-             WHERE t.round_id = ?1 AND (?2 IS NULL OR d.name = ?2)
-             ORDER BY t.id",
-        )
+        let trees: Vec<StoredTree> = sqlx::query_as(concat!(
+            "SELECT ",
+            tree_columns!(),
+            " FROM trees t JOIN problems p ON p.id = t.problem_id JOIN datasets d ON d.id = p.dataset_id
+              WHERE t.round_id = ?1 AND (?2 IS NULL OR d.name = ?2)
+              ORDER BY t.id"
+        ))
         .bind(round_id)
         .bind(dataset)
         .fetch_all(&self.pool)
         .await
         .context(context)?;
-        let mut trees = rows.into_iter().map(|row| StoredTree {
-            id: row.get("id"),
-            problem_id: row.get("problem_id"),
-            dataset: row.get("dataset"),
-            external_id: row.get("external_id"),
-            question: row.get("question"),
-            gold_answer: row.get("gold_answer"),
-            status: row.get("status"),
-            rollouts: row.get("rollouts"),
-            solved: row.get("solved"),
-            nodes: Vec::new(),
-        });
+        let mut trees = trees.into_iter();
         let mut current = trees.next();
         if current.is_none() {
             return Ok(());

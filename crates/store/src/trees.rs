@@ -6,8 +6,6 @@
 
 use std::collections::HashSet;
 
-use sqlx::Row;
-
 use crate::db::Store;
 use crate::error::{Error, Result, SqlxContext};
 
@@ -185,7 +183,7 @@ macro_rules! node_columns {
 pub(crate) use node_columns;
 
 /// A stored tree with its problem and nodes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct StoredTree {
     /// Row id.
     pub id: i64,
@@ -206,8 +204,18 @@ pub struct StoredTree {
     /// Solved.
     pub solved: bool,
     /// Nodes in id order (parents first).
+    #[sqlx(skip)]
     pub nodes: Vec<StoredNode>,
 }
+
+/// The columns of [`StoredTree`] but its nodes, from `trees t`, `problems p`, `datasets d`.
+macro_rules! tree_columns {
+    () => {
+        "t.id, t.problem_id, d.name AS dataset, p.external_id, p.question, p.gold_answer, \
+         t.status, t.rollouts, t.solved"
+    };
+}
+pub(crate) use tree_columns;
 
 impl Store {
     /// The round `number` of `pipeline`, if it exists.
@@ -381,12 +389,12 @@ impl Store {
     /// One stored tree with its question and nodes, or `None`.
     pub async fn tree(&self, id: i64) -> Result<Option<StoredTree>> {
         let context = || format!("reading tree {id}");
-        let Some(row) = sqlx::query(
-            "SELECT t.id, t.problem_id, d.name AS dataset, p.external_id, p.question, p.gold_answer,
-                    t.status, t.rollouts, t.solved
-             FROM trees t JOIN problems p ON p.id = t.problem_id
-             JOIN datasets d ON d.id = p.dataset_id WHERE t.id = ?1",
-        )
+        let Some(mut tree) = sqlx::query_as::<_, StoredTree>(concat!(
+            "SELECT ",
+            tree_columns!(),
+            " FROM trees t JOIN problems p ON p.id = t.problem_id
+              JOIN datasets d ON d.id = p.dataset_id WHERE t.id = ?1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
@@ -394,7 +402,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let nodes = sqlx::query_as(concat!(
+        tree.nodes = sqlx::query_as(concat!(
             "SELECT ",
             node_columns!(),
             " FROM nodes n WHERE n.tree_id = ?1 ORDER BY n.id"
@@ -403,17 +411,6 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .context(context)?;
-        Ok(Some(StoredTree {
-            id: row.get("id"),
-            problem_id: row.get("problem_id"),
-            dataset: row.get("dataset"),
-            external_id: row.get("external_id"),
-            question: row.get("question"),
-            gold_answer: row.get("gold_answer"),
-            status: row.get("status"),
-            rollouts: row.get("rollouts"),
-            solved: row.get("solved"),
-            nodes,
-        }))
+        Ok(Some(tree))
     }
 }
