@@ -15,7 +15,7 @@ pub use crate::engine::{
 };
 pub use crate::error::{Error, Result};
 pub use crate::kv::KvNode;
-pub use crate::model::{DENSE_ROWS, WeightFormat, argmax};
+pub use crate::model::{DENSE_ROWS, WeightFormat, argmax, rope_tables};
 pub use crate::prefix_cache::PrefixCache;
 pub use crate::sampling::{Rng, SamplingParams, sample};
 pub use crate::tokenizer::Tokenizer;

@@ -595,7 +595,8 @@ fn causal_mask(n: usize, total: usize, device: &Device) -> candle_core::Result<T
     Tensor::from_slice(&mask, (n, total), device)
 }
 
-fn rope_tables(cfg: &Config, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
+/// Rotary tables `[context, head_dim / 2]`: cos and sin of each position's angles.
+pub fn rope_tables(cfg: &Config, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
     let half = cfg.head_dim / 2;
     let inv_freq: Vec<f32> = (0..half)
         .map(|i| 1.0 / cfg.rope_base.powf(2.0 * i as f32 / cfg.head_dim as f32))

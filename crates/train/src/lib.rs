@@ -1,0 +1,15 @@
+//! Training on CPU: the next policy by supervised fine-tuning (full or LoRA)
+//! and the process preference model, with candle's autograd.
+//!
+//! [`TrainModel`] loads a GGUF policy dequantised to f32 and runs a forward of
+//! differentiable ops ([`ops`]); [`Method`] chooses what trains; the result is
+//! written back as GGUF with the source's tokenizer and chat template, so the
+//! engine and llama.cpp load it.
+#![deny(missing_docs)]
+
+pub use crate::layers::{Linear, Lora, Weight};
+pub use crate::model::{Method, SaveFormat, TrainModel};
+
+mod layers;
+mod model;
+pub mod ops;
