@@ -6,7 +6,7 @@
 //! training only `A` (`[rank, in]`, random) and `B` (`[out, rank]`, zero, so
 //! training starts from the base model exactly).
 
-use candle_core::{DType, Result, Tensor, Var};
+use candle_core::{Result, Tensor, Var};
 
 /// A parameter tensor, trainable or frozen.
 #[derive(Debug, Clone)]
@@ -85,6 +85,7 @@ impl Linear {
     pub fn add_lora(&mut self, rank: usize, alpha: f64, seed: u64) -> Result<()> {
         let (out, inp) = self.weight.tensor().dims2()?;
         let device = self.weight.tensor().device();
+        let dtype = self.weight.tensor().dtype();
         // Kaiming-uniform bound for A, as peft does.
         let bound = (1.0 / inp as f64).sqrt() as f32;
         let mut rng = evolve_lm::Rng::new(seed, 0);
@@ -92,8 +93,8 @@ impl Linear {
             .map(|_| (rng.uniform() as f32 * 2.0 - 1.0) * bound)
             .collect();
         self.lora = Some(Lora {
-            a: Var::from_tensor(&Tensor::from_vec(values, (rank, inp), device)?)?,
-            b: Var::zeros((out, rank), DType::F32, device)?,
+            a: Var::from_tensor(&Tensor::from_vec(values, (rank, inp), device)?.to_dtype(dtype)?)?,
+            b: Var::zeros((out, rank), dtype, device)?,
             scale: alpha / rank as f64,
         });
         Ok(())

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use evolve_lm::{Architecture, Config, rope_tables};
 
 use crate::layers::{Linear, Weight};
@@ -182,6 +182,65 @@ impl TrainModel {
         })
     }
 
+    /// A model of `config` with small random weights in `dtype` (f64 for
+    /// gradient checks), tied embeddings, and biases on q, k, v for Qwen2.
+    pub fn random(config: Config, dtype: DType, seed: u64) -> Result<TrainModel> {
+        let device = Device::Cpu;
+        let mut rng = evolve_lm::Rng::new(seed, 0);
+        let mut tensor = |shape: &[usize], scale: f64, offset: f64| -> Result<Weight> {
+            let n: usize = shape.iter().product();
+            let values: Vec<f64> = (0..n)
+                .map(|_| offset + (rng.uniform() * 2.0 - 1.0) * scale)
+                .collect();
+            Ok(Weight::Frozen(
+                Tensor::from_vec(values, shape, &device)?.to_dtype(dtype)?,
+            ))
+        };
+        let (h, i) = (config.hidden, config.intermediate);
+        let (q_out, kv_out) = (
+            config.heads * config.head_dim,
+            config.kv_heads * config.head_dim,
+        );
+        let bias = config.architecture == Architecture::Qwen2;
+        let mut blocks = Vec::with_capacity(config.layers);
+        for _ in 0..config.layers {
+            let mut linear = |out: usize, inp: usize, with_bias: bool| -> Result<Linear> {
+                Ok(Linear {
+                    weight: tensor(&[out, inp], 1.0 / (inp as f64).sqrt(), 0.0)?,
+                    bias: if with_bias {
+                        Some(tensor(&[out], 0.1, 0.0)?)
+                    } else {
+                        None
+                    },
+                    lora: None,
+                })
+            };
+            blocks.push(Block {
+                q: linear(q_out, h, bias)?,
+                k: linear(kv_out, h, bias)?,
+                v: linear(kv_out, h, bias)?,
+                o: linear(h, q_out, false)?,
+                gate: linear(i, h, false)?,
+                up: linear(i, h, false)?,
+                down: linear(h, i, false)?,
+                attn_norm: tensor(&[h], 0.1, 1.0)?,
+                ffn_norm: tensor(&[h], 0.1, 1.0)?,
+            });
+        }
+        let (cos, sin) = rope_tables(&config, &device)?;
+        Ok(TrainModel {
+            embeddings: tensor(&[config.vocab, h], 1.0, 0.0)?,
+            lm_head: None,
+            norm: tensor(&[h], 0.1, 1.0)?,
+            blocks,
+            cos: cos.to_dtype(dtype)?,
+            sin: sin.to_dtype(dtype)?,
+            metadata: Vec::new(),
+            source: PathBuf::new(),
+            config,
+        })
+    }
+
     /// The hyper-parameters.
     pub fn config(&self) -> &Config {
         &self.config
@@ -265,7 +324,7 @@ impl TrainModel {
             .embeddings
             .tensor()
             .index_select(&tokens.flatten_all()?, 0)?;
-        let mask = ops::causal_mask(t, x.device())?;
+        let mask = ops::causal_mask(t, x.device())?.to_dtype(x.dtype())?;
         let cos = self.cos.narrow(0, 0, t)?;
         let sin = self.sin.narrow(0, 0, t)?;
         let rope = |xs: Tensor| -> candle_core::Result<Tensor> {
