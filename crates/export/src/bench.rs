@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
+use evolve_lm::bench::{peak_memory_mib, reset_peak_memory};
 use evolve_lm::{CHATML, ChatTemplate, Rng};
 use evolve_store::{NewDataset, NewNode, NewProblem, NewTree, Store};
 
@@ -243,16 +244,4 @@ fn synthetic_tree(rng: &mut Rng, size: usize, solvable: bool) -> Vec<NewNode> {
         }
     }
     nodes
-}
-
-/// Resets the kernel's peak-RSS mark, so the next reading is of what follows.
-fn reset_peak_memory() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn peak_memory_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }

@@ -245,8 +245,14 @@ fn reference_tree_expansion(path: &Path, prefix: &[u32], shape: BenchShape) -> R
     Ok(rate(shape.candidates * shape.step_tokens, started))
 }
 
+/// Resets the kernel's peak-RSS mark (Linux), so the next
+/// [`peak_memory_mib`] reads the peak of what follows.
+pub fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// Peak resident set size from /proc (Linux), in MiB.
-fn peak_memory_mib() -> Option<f64> {
+pub fn peak_memory_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -9,7 +9,13 @@
 
 pub use crate::layers::{Linear, Lora, Weight};
 pub use crate::model::{Method, SaveFormat, TrainModel};
+pub use crate::optim::{AdamW, AdamWSettings, Schedule};
+pub use crate::progress::{Silent, TrainProgress};
+pub use crate::sft::{SftExample, SftSettings, TrainReport, read_sft, train_sft};
 
 mod layers;
 mod model;
 pub mod ops;
+mod optim;
+mod progress;
+pub mod sft;

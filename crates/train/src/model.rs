@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor, Var};
-use evolve_lm::{Architecture, Config, rope_tables};
+use evolve_lm::{Architecture, ChatTemplate, Config, Tokenizer, rope_tables};
 
 use crate::layers::{Linear, Weight};
 use crate::ops;
@@ -97,6 +97,8 @@ pub struct TrainModel {
     sin: Tensor,
     metadata: Vec<(String, Value)>,
     source: PathBuf,
+    /// The file's tokenizer and chat template (`None` for random models).
+    text: Option<(Tokenizer, ChatTemplate)>,
 }
 
 /// The tensors of an open GGUF file, dequantised, frozen.
@@ -167,6 +169,8 @@ impl TrainModel {
             });
         }
         let (cos, sin) = rope_tables(&config, &device)?;
+        let tokenizer = Tokenizer::from_gguf(&content.metadata)?;
+        let template = evolve_lm::read_chat_template(path)?;
         let mut metadata: Vec<(String, Value)> = content.metadata.into_iter().collect();
         metadata.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(TrainModel {
@@ -179,6 +183,7 @@ impl TrainModel {
             sin,
             metadata,
             source: path.to_owned(),
+            text: Some((tokenizer, template)),
         })
     }
 
@@ -237,6 +242,7 @@ impl TrainModel {
             sin: sin.to_dtype(dtype)?,
             metadata: Vec::new(),
             source: PathBuf::new(),
+            text: None,
             config,
         })
     }
@@ -244,6 +250,14 @@ impl TrainModel {
     /// The hyper-parameters.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The tokenizer and chat template of the file it was loaded from.
+    pub fn text(&self) -> Result<(&Tokenizer, &ChatTemplate)> {
+        self.text
+            .as_ref()
+            .map(|(t, c)| (t, c))
+            .context("this model was not loaded from a file and has no tokenizer")
     }
 
     /// The file it was loaded from.
