@@ -290,6 +290,34 @@ pub enum BenchCommand {
     Lm(BenchLmArgs),
     /// Every export of a synthetic database of search trees (default 1,000 trees of 200 nodes): time and peak memory.
     Export(BenchExportArgs),
+    /// Training throughput and peak memory of each method (full, LoRA) on a real model.
+    Train(BenchTrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTrainArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// Sequences per step.
+    #[arg(long, default_value_t = 4)]
+    pub sequences: usize,
+
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 256)]
+    pub tokens: usize,
+
+    /// Measured steps per method.
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+
+    /// LoRA ranks to measure.
+    #[arg(long, value_delimiter = ',', default_value = "16")]
+    pub lora_rank: Vec<usize>,
+
+    /// Leave out full fine-tuning.
+    #[arg(long)]
+    pub no_full: bool,
 }
 
 #[derive(Debug, Args)]

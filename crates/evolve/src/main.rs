@@ -9,6 +9,7 @@ mod commands;
 mod table;
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = cli::Cli::parse();
     if let Some(threads) = cli.threads {
         // candle and rayon read this once, when their thread pool starts: set it first.
@@ -32,5 +33,16 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Training and the engine allocate and free tensors of many megabytes at every
+/// step. By default glibc returns each to the kernel and faults fresh zeroed
+/// pages in for the next (a fifth of a training step); keep them in the heap.
+fn keep_freed_memory() {
+    // SAFETY: mallopt only changes allocator settings; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }

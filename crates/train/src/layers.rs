@@ -70,7 +70,10 @@ pub struct Linear {
 impl Linear {
     /// `xs` `[n, in]` to `[n, out]`.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let mut ys = xs.matmul(&self.weight.tensor().t()?)?;
+        let mut ys = match &self.weight {
+            Weight::Trainable(w) => xs.matmul(&w.as_tensor().t()?)?,
+            Weight::Frozen(w) => crate::ops::frozen_matmul(xs, w)?,
+        };
         if let Some(bias) = &self.bias {
             ys = ys.broadcast_add(bias.tensor())?;
         }

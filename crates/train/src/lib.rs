@@ -13,6 +13,7 @@ pub use crate::optim::{AdamW, AdamWSettings, Schedule};
 pub use crate::progress::{Silent, TrainProgress};
 pub use crate::sft::{SftExample, SftSettings, TrainReport, read_sft, train_sft};
 
+pub mod bench;
 mod layers;
 mod model;
 pub mod ops;

@@ -370,7 +370,10 @@ impl TrainModel {
     /// Next-token logits of hidden-state rows `[n, hidden]`: `[n, vocab]`.
     pub fn logits(&self, rows: &Tensor) -> Result<Tensor> {
         let head = self.lm_head.as_ref().unwrap_or(&self.embeddings);
-        Ok(rows.matmul(&head.tensor().t()?)?)
+        Ok(match head {
+            Weight::Trainable(w) => rows.matmul(&w.as_tensor().t()?)?,
+            Weight::Frozen(w) => ops::frozen_matmul(rows, w)?,
+        })
     }
 
     /// Writes the model (adapters merged) as GGUF with the source's metadata.

@@ -5,7 +5,7 @@
 //! ops that have one (mul, sum, sqrt, exp, narrow, cat, matmul), and
 //! `tests/gradients.rs` checks each against finite differences.
 
-use candle_core::{D, DType, Device, Result, Tensor};
+use candle_core::{CpuStorage, CustomOp1, D, DType, Device, Layout, Result, Shape, Tensor};
 
 /// `x / sqrt(mean(x²) + eps) * weight` over the last dimension.
 pub fn rms_norm(xs: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
@@ -80,4 +80,69 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let log_probs = candle_nn::ops::log_softmax(logits, D::Minus1)?;
     let picked = log_probs.gather(&targets.to_dtype(DType::U32)?.unsqueeze(1)?, 1)?;
     picked.neg()?.mean_all()
+}
+
+/// `xs · Wᵀ` for a frozen `W` `[out, in]`, whose backward computes only the
+/// input's gradient. candle's matmul backward always computes both sides', so
+/// a frozen weight would cost a third more backward work and a weight-sized
+/// gradient it then throws away.
+pub fn frozen_matmul(xs: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    if !xs.track_op() {
+        return xs.matmul(&weight.t()?);
+    }
+    xs.apply_op1(FrozenMatmul {
+        weight: weight.clone(),
+    })
+}
+
+struct FrozenMatmul {
+    weight: Tensor,
+}
+
+impl CustomOp1 for FrozenMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-matmul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let xs = cpu_tensor(storage, layout)?;
+        let ys = xs.matmul(&self.weight.t()?)?;
+        let shape = ys.shape().clone();
+        let (storage, layout) = ys.storage_and_layout();
+        match &*storage {
+            candle_core::Storage::Cpu(cpu) => Ok((contiguous_copy(cpu, layout)?, shape)),
+            _ => candle_core::bail!("frozen-matmul runs on the CPU"),
+        }
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.matmul(&self.weight)?))
+    }
+}
+
+/// The storage's elements under `layout` as a fresh tensor.
+fn cpu_tensor(storage: &CpuStorage, layout: &Layout) -> Result<Tensor> {
+    let device = Device::Cpu;
+    match storage {
+        CpuStorage::F32(data) => match layout.contiguous_offsets() {
+            Some((start, end)) => Tensor::from_slice(&data[start..end], layout.shape(), &device),
+            None => candle_core::bail!("frozen-matmul needs a contiguous input"),
+        },
+        CpuStorage::F64(data) => match layout.contiguous_offsets() {
+            Some((start, end)) => Tensor::from_slice(&data[start..end], layout.shape(), &device),
+            None => candle_core::bail!("frozen-matmul needs a contiguous input"),
+        },
+        _ => candle_core::bail!("frozen-matmul takes f32 or f64"),
+    }
+}
+
+fn contiguous_copy(storage: &CpuStorage, layout: &Layout) -> Result<CpuStorage> {
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("frozen-matmul made a non-contiguous result");
+    };
+    Ok(match storage {
+        CpuStorage::F32(data) => CpuStorage::F32(data[start..end].to_vec()),
+        CpuStorage::F64(data) => CpuStorage::F64(data[start..end].to_vec()),
+        _ => candle_core::bail!("frozen-matmul takes f32 or f64"),
+    })
 }

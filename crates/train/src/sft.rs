@@ -208,14 +208,14 @@ pub fn shuffle<T>(items: &mut [T], seed: u64) {
 
 /// A padded batch: tokens `[b, t]`, the rows of the flattened hidden states
 /// whose next token is trained, and those tokens.
-struct Batch {
+pub(crate) struct Batch {
     tokens: Tensor,
     rows: Tensor,
     targets: Tensor,
     real_tokens: usize,
 }
 
-fn batch(examples: &[&SftExample]) -> Result<Batch> {
+pub(crate) fn batch(examples: &[&SftExample]) -> Result<Batch> {
     let t = examples.iter().map(|e| e.tokens.len()).max().unwrap_or(1) - 1;
     let mut tokens = Vec::with_capacity(examples.len() * t);
     let (mut rows, mut targets) = (Vec::new(), Vec::new());
@@ -238,7 +238,7 @@ fn batch(examples: &[&SftExample]) -> Result<Batch> {
 }
 
 /// Summed next-token loss of a batch's answer tokens.
-fn batch_loss(model: &TrainModel, batch: &Batch) -> Result<Tensor> {
+pub(crate) fn batch_loss(model: &TrainModel, batch: &Batch) -> Result<Tensor> {
     let hidden = model.hidden(&batch.tokens)?;
     let hidden = hidden.reshape((hidden.dim(0)? * hidden.dim(1)?, hidden.dim(2)?))?;
     // Only the trained positions go through the vocabulary-wide head.

@@ -6,7 +6,7 @@ use anyhow::Context;
 use evolve_lm::bench::{self, BenchShape};
 
 use super::{model_path, weight_format};
-use crate::cli::{BenchExportArgs, BenchLmArgs};
+use crate::cli::{BenchExportArgs, BenchLmArgs, BenchTrainArgs};
 use crate::table;
 
 pub fn lm(args: BenchLmArgs) -> anyhow::Result<ExitCode> {
@@ -163,6 +163,63 @@ pub async fn export(args: BenchExportArgs) -> anyhow::Result<ExitCode> {
     );
     println!(
         "target: every export under {EXPORT_SECONDS_TARGET} s and {EXPORT_MIB_TARGET} MiB peak RSS"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn train(args: BenchTrainArgs) -> anyhow::Result<ExitCode> {
+    use evolve_train::Method;
+    use evolve_train::bench::{TrainBenchShape, run_sft};
+    let path = model_path(&args.model)?;
+    let shape = TrainBenchShape {
+        sequences: args.sequences,
+        tokens: args.tokens,
+        steps: args.steps,
+    };
+    let mut methods: Vec<Method> = Vec::new();
+    if !args.no_full {
+        methods.push(Method::Full);
+    }
+    methods.extend(args.lora_rank.iter().map(|&rank| Method::Lora {
+        rank,
+        alpha: 2.0 * rank as f64,
+    }));
+    println!(
+        "policy SFT steps on {}: {} sequences x {} tokens per step, {} steps after a warm-up",
+        path.display(),
+        shape.sequences,
+        shape.tokens,
+        shape.steps
+    );
+    let mut rows = Vec::new();
+    for method in methods {
+        let r = run_sft(&path, method, shape)
+            .with_context(|| format!("benchmarking {}", evolve_train::bench::describe(method)))?;
+        rows.push(vec![
+            r.method.clone(),
+            format!("{:.1} M", r.parameters as f64 / 1e6),
+            format!("{:.1}", r.tokens_per_second),
+            format!("{:.2}", r.forward_seconds),
+            format!("{:.2}", r.backward_seconds),
+            format!("{:.2}", r.optimizer_seconds),
+            r.peak_mib
+                .map(|m| format!("{m:.0}"))
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let header = [
+        "method",
+        "trained",
+        "tokens/s",
+        "forward s",
+        "backward s",
+        "optimizer s",
+        "peak RSS MiB",
+    ]
+    .map(String::from);
+    print!(
+        "{}",
+        table::render(&header, &rows, &[false, true, true, true, true, true, true])
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(command) => export::run(&cli.db, command, out).await,
         Command::Bench(BenchCommand::Lm(args)) => bench::lm(args),
         Command::Bench(BenchCommand::Export(args)) => bench::export(args).await,
+        Command::Bench(BenchCommand::Train(args)) => bench::train(args),
     }
 }
 
