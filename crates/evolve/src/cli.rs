@@ -51,9 +51,103 @@ pub enum Command {
     /// Write fine-tuning data from a round's trees: SFT sets, preference pairs, step labels.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Train the next policy on an SFT export (and, next, the process preference model).
+    #[command(subcommand)]
+    Train(TrainCommand),
     /// Benchmarks that print their figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrainCommand {
+    /// Fine-tune a policy on SFT JSONL (`evolve export sft`): loss on the assistant's tokens,
+    /// AdamW with warmup and cosine decay; LoRA adapters merged on save, or full fine-tuning.
+    /// Writes a GGUF file (tokenizer and chat template carried over) and registers it.
+    Policy(TrainPolicyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainPolicyArgs {
+    /// The SFT JSONL ({"messages": [...]} or {"prompt", "completion"} rows).
+    #[arg(long)]
+    pub data: PathBuf,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// The new policy's GGUF file [default: models/policy-rROUND.gguf].
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+
+    /// The round the new policy belongs to [default: one after the round the data was exported from].
+    #[arg(long)]
+    pub round: Option<i64>,
+
+    /// What trains.
+    #[arg(long, value_enum, default_value_t = TrainMethod::Lora)]
+    pub method: TrainMethod,
+
+    /// LoRA rank.
+    #[arg(long, default_value_t = 16)]
+    pub lora_rank: usize,
+
+    /// LoRA alpha (updates scaled by alpha / rank) [default: 2 x rank].
+    #[arg(long)]
+    pub lora_alpha: Option<f64>,
+
+    /// Passes over the data.
+    #[arg(long, default_value_t = 2)]
+    pub epochs: usize,
+
+    /// Peak learning rate [default: 2e-4 for LoRA, 2e-5 for full].
+    #[arg(long)]
+    pub lr: Option<f64>,
+
+    /// Fraction of steps warming up.
+    #[arg(long, default_value_t = 0.1)]
+    pub warmup: f64,
+
+    /// Sequences per forward pass.
+    #[arg(long, default_value_t = 2)]
+    pub batch_size: usize,
+
+    /// Forward passes per optimiser step.
+    #[arg(long, default_value_t = 4)]
+    pub grad_accum: usize,
+
+    /// Longest sequence in tokens; longer rows are cut.
+    #[arg(long, default_value_t = 512)]
+    pub max_seq_len: usize,
+
+    /// Fraction of rows held out and scored each epoch.
+    #[arg(long, default_value_t = 0.05)]
+    pub held_out: f64,
+
+    /// Seed of shuffling, the held-out split and LoRA's initial weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// How the saved file holds its weights.
+    #[arg(long, value_enum, default_value_t = SaveWeights::Q8_0)]
+    pub save_format: SaveWeights,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TrainMethod {
+    /// LoRA adapters on every linear layer, merged into the weights on save
+    Lora,
+    /// every weight
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SaveWeights {
+    /// matrices in Q8_0, vectors in f32 (about a quarter of f32's size)
+    #[value(name = "q8_0")]
+    Q8_0,
+    /// every tensor f32
+    F32,
 }
 
 #[derive(Debug, Args)]

@@ -42,7 +42,7 @@ fn main() -> ExitCode {
 fn keep_freed_memory() {
     // SAFETY: mallopt only changes allocator settings; called before any thread starts.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_MMAP_MAX, 0);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }

@@ -13,8 +13,10 @@ pub use crate::search_phase::{
     SearchJob, SearchProgress, SearchSummary, TreeReport, run_search, sha256_file,
 };
 pub use crate::steps::{StepChecker, code_block, delimiter, program};
+pub use crate::train_phase::{PolicyTraining, TrainedPolicy, default_lr, train_policy};
 
 mod config;
 mod policy;
 mod search_phase;
 mod steps;
+mod train_phase;

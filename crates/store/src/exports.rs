@@ -31,6 +31,34 @@ pub struct NewExport {
     pub options: String,
 }
 
+/// How a trained model came to be.
+#[derive(Debug, Clone, Default)]
+pub struct Training {
+    /// The model it was trained from.
+    pub parent_id: Option<i64>,
+    /// The export whose file it was trained on, if the file came from one.
+    pub export_id: Option<i64>,
+    /// The training file.
+    pub data_path: String,
+    /// Its SHA-256, hex.
+    pub data_sha256: String,
+    /// Settings and figures, as JSON.
+    pub metrics: String,
+}
+
+/// A recorded export, found by its file's hash.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredExport {
+    /// Row id.
+    pub id: i64,
+    /// `sft`, `pairs` or `steps`.
+    pub kind: String,
+    /// The round's pipeline.
+    pub pipeline: String,
+    /// The round's number.
+    pub round: i64,
+}
+
 /// A model row.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct StoredModel {
@@ -127,6 +155,36 @@ impl Store {
         for tree in current.into_iter().chain(trees) {
             visit(tree)?;
         }
+        Ok(())
+    }
+
+    /// The newest export whose file had `sha256`, if any.
+    pub async fn export_by_sha256(&self, sha256: &str) -> Result<Option<StoredExport>> {
+        sqlx::query_as(
+            "SELECT e.id, e.kind, r.pipeline, r.number AS round FROM exports e JOIN rounds r ON r.id = e.round_id
+             WHERE e.sha256 = ?1 ORDER BY e.id DESC LIMIT 1",
+        )
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await
+        .context(|| format!("looking up the export with hash {sha256}"))
+    }
+
+    /// Records where model `model_id` came from and how its training went.
+    pub async fn record_training(&self, model_id: i64, training: &Training) -> Result<()> {
+        sqlx::query(
+            "UPDATE models SET parent_id = ?2, export_id = ?3, data_path = ?4, data_sha256 = ?5, metrics = ?6
+             WHERE id = ?1",
+        )
+        .bind(model_id)
+        .bind(training.parent_id)
+        .bind(training.export_id)
+        .bind(&training.data_path)
+        .bind(&training.data_sha256)
+        .bind(&training.metrics)
+        .execute(&self.pool)
+        .await
+        .context(|| format!("recording the training of model {model_id}"))?;
         Ok(())
     }
 

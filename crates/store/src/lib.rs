@@ -14,7 +14,7 @@ pub use crate::datasets::{
 };
 pub use crate::db::{SCHEMA_VERSION, Store};
 pub use crate::error::{Error, Result};
-pub use crate::exports::{NewExport, StoredModel};
+pub use crate::exports::{NewExport, StoredExport, StoredModel, Training};
 pub use crate::query::{Cell, Rows};
 pub use crate::trees::{NewModel, NewNode, NewTree, Round, StoredNode, StoredTree, TreeSummary};
 

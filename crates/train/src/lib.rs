@@ -14,6 +14,7 @@ pub use crate::progress::{Silent, TrainProgress};
 pub use crate::sft::{SftExample, SftSettings, TrainReport, read_sft, train_sft};
 
 pub mod bench;
+pub mod fused;
 mod layers;
 mod model;
 pub mod ops;

@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use evolve_lm::{Architecture, ChatTemplate, Config, Tokenizer, rope_tables};
 
 use crate::layers::{Linear, Weight};
-use crate::ops;
+use crate::{fused, ops};
 
 /// Which parameters train.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -338,7 +338,6 @@ impl TrainModel {
             .embeddings
             .tensor()
             .index_select(&tokens.flatten_all()?, 0)?;
-        let mask = ops::causal_mask(t, x.device())?.to_dtype(x.dtype())?;
         let cos = self.cos.narrow(0, 0, t)?;
         let sin = self.sin.narrow(0, 0, t)?;
         let rope = |xs: Tensor| -> candle_core::Result<Tensor> {
@@ -352,19 +351,23 @@ impl TrainModel {
             xs.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()
         };
         for block in &self.blocks {
-            let h = ops::rms_norm(&x, block.attn_norm.tensor(), cfg.rms_eps)?;
+            let h = fused::rms_norm(&x, block.attn_norm.tensor(), cfg.rms_eps)?;
             let q = rope(split(block.q.forward(&h)?, heads)?)?;
             let k = rope(split(block.k.forward(&h)?, kv_heads)?)?;
             let v = split(block.v.forward(&h)?, kv_heads)?;
-            let attended = ops::attention(&q, &k, &v, &mask)?
+            let (k, v) = (
+                repeat_kv(&k, heads / kv_heads)?,
+                repeat_kv(&v, heads / kv_heads)?,
+            );
+            let attended = fused::attention(&q, &k, &v)?
                 .transpose(1, 2)?
                 .reshape((b * t, heads * d))?;
             x = (x + block.o.forward(&attended)?)?;
-            let h = ops::rms_norm(&x, block.ffn_norm.tensor(), cfg.rms_eps)?;
+            let h = fused::rms_norm(&x, block.ffn_norm.tensor(), cfg.rms_eps)?;
             let gated = (block.gate.forward(&h)?.silu()? * block.up.forward(&h)?)?;
             x = (x + block.down.forward(&gated)?)?;
         }
-        Ok(ops::rms_norm(&x, self.norm.tensor(), cfg.rms_eps)?.reshape((b, t, cfg.hidden))?)
+        Ok(fused::rms_norm(&x, self.norm.tensor(), cfg.rms_eps)?.reshape((b, t, cfg.hidden))?)
     }
 
     /// Next-token logits of hidden-state rows `[n, hidden]`: `[n, vocab]`.
@@ -449,4 +452,16 @@ impl TrainModel {
             .with_context(|| format!("moving the model into place at {}", path.display()))?;
         Ok(())
     }
+}
+
+/// `[b, kv_heads, t, d]` to `[b, kv_heads * group, t, d]`: each key/value head
+/// shared by `group` query heads.
+fn repeat_kv(xs: &Tensor, group: usize) -> candle_core::Result<Tensor> {
+    if group == 1 {
+        return Ok(xs.clone());
+    }
+    let (b, kv_heads, t, d) = xs.dims4()?;
+    xs.unsqueeze(2)?
+        .broadcast_as((b, kv_heads, group, t, d))?
+        .reshape((b, kv_heads * group, t, d))
 }

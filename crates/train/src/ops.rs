@@ -1,18 +1,12 @@
 //! The transformer's operations in forms candle can differentiate.
 //!
 //! candle's fast `rms_norm`, `rope_i`/`rope` and `softmax_last_dim` kernels have
-//! no backward pass: gradients silently stop at them. These are written from
-//! ops that have one (mul, sum, sqrt, exp, narrow, cat, matmul), and
-//! `tests/gradients.rs` checks each against finite differences.
+//! no backward pass: gradients silently stop at them. Rotary positions and the
+//! loss are written from ops that have one (mul, narrow, cat, exp, gather);
+//! attention and RMSNorm are single ops with their own backward (`fused`).
+//! `tests/gradients.rs` checks all of them against finite differences.
 
 use candle_core::{CpuStorage, CustomOp1, D, DType, Device, Layout, Result, Shape, Tensor};
-
-/// `x / sqrt(mean(x²) + eps) * weight` over the last dimension.
-pub fn rms_norm(xs: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
-    let mean_square = xs.sqr()?.mean_keepdim(D::Minus1)?;
-    let scale = (mean_square + eps)?.sqrt()?.recip()?;
-    xs.broadcast_mul(&scale)?.broadcast_mul(weight)
-}
 
 /// Rotary positions on interleaved pairs `(x0, x1), (x2, x3), ...` (llama as
 /// llama.cpp stores it). `xs` is `[batch, heads, seq, head_dim]`, `cos`/`sin`
@@ -41,11 +35,6 @@ pub fn rope_halves(xs: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     Tensor::cat(&[r1, r2], 3)
 }
 
-/// Softmax over the last dimension, from exp and sum.
-pub fn softmax(xs: &Tensor) -> Result<Tensor> {
-    candle_nn::ops::softmax(xs, D::Minus1)
-}
-
 /// `[seq, seq]`: 0 where a query may see a key (at or before it), a large
 /// negative number elsewhere. Right-padded batches need nothing more: real
 /// tokens never look at the padding after them.
@@ -54,25 +43,6 @@ pub fn causal_mask(seq: usize, device: &Device) -> Result<Tensor> {
         .flat_map(|i| (0..seq).map(move |j| if j <= i { 0.0 } else { -1e9 }))
         .collect();
     Tensor::from_slice(&mask, (seq, seq), device)
-}
-
-/// Causal attention: `q` `[batch, heads, seq, d]`, `k`/`v` `[batch, kv_heads,
-/// seq, d]` (each key/value head shared by `heads / kv_heads` query heads).
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> Result<Tensor> {
-    let (b, heads, t, d) = q.dims4()?;
-    let kv_heads = k.dim(1)?;
-    let group = heads / kv_heads;
-    let expand = |x: &Tensor| -> Result<Tensor> {
-        if group == 1 {
-            return Ok(x.clone());
-        }
-        x.unsqueeze(2)?
-            .broadcast_as((b, kv_heads, group, t, d))?
-            .reshape((b, heads, t, d))
-    };
-    let (k, v) = (expand(k)?, expand(v)?);
-    let scores = (q.matmul(&k.t()?)? / (d as f64).sqrt())?.broadcast_add(mask)?;
-    softmax(&scores)?.matmul(&v)
 }
 
 /// Mean negative log-likelihood of `targets` under `logits` (`[n, vocab]`, `[n]`).
@@ -106,13 +76,7 @@ impl CustomOp1 for FrozenMatmul {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let xs = cpu_tensor(storage, layout)?;
-        let ys = xs.matmul(&self.weight.t()?)?;
-        let shape = ys.shape().clone();
-        let (storage, layout) = ys.storage_and_layout();
-        match &*storage {
-            candle_core::Storage::Cpu(cpu) => Ok((contiguous_copy(cpu, layout)?, shape)),
-            _ => candle_core::bail!("frozen-matmul runs on the CPU"),
-        }
+        into_storage(&xs.matmul(&self.weight.t()?)?)
     }
 
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -121,28 +85,39 @@ impl CustomOp1 for FrozenMatmul {
 }
 
 /// The storage's elements under `layout` as a fresh tensor.
-fn cpu_tensor(storage: &CpuStorage, layout: &Layout) -> Result<Tensor> {
+pub(crate) fn cpu_tensor(storage: &CpuStorage, layout: &Layout) -> Result<Tensor> {
     let device = Device::Cpu;
     match storage {
         CpuStorage::F32(data) => match layout.contiguous_offsets() {
             Some((start, end)) => Tensor::from_slice(&data[start..end], layout.shape(), &device),
-            None => candle_core::bail!("frozen-matmul needs a contiguous input"),
+            None => candle_core::bail!("a fused op needs contiguous inputs"),
         },
         CpuStorage::F64(data) => match layout.contiguous_offsets() {
             Some((start, end)) => Tensor::from_slice(&data[start..end], layout.shape(), &device),
-            None => candle_core::bail!("frozen-matmul needs a contiguous input"),
+            None => candle_core::bail!("a fused op needs contiguous inputs"),
         },
-        _ => candle_core::bail!("frozen-matmul takes f32 or f64"),
+        _ => candle_core::bail!("fused ops take f32 or f64"),
     }
 }
 
-fn contiguous_copy(storage: &CpuStorage, layout: &Layout) -> Result<CpuStorage> {
+pub(crate) fn contiguous_copy(storage: &CpuStorage, layout: &Layout) -> Result<CpuStorage> {
     let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("frozen-matmul made a non-contiguous result");
+        candle_core::bail!("a fused op made a non-contiguous result");
     };
     Ok(match storage {
         CpuStorage::F32(data) => CpuStorage::F32(data[start..end].to_vec()),
         CpuStorage::F64(data) => CpuStorage::F64(data[start..end].to_vec()),
-        _ => candle_core::bail!("frozen-matmul takes f32 or f64"),
+        _ => candle_core::bail!("fused ops take f32 or f64"),
     })
+}
+
+/// A computed tensor's elements as a fresh storage, for a custom op's result.
+pub(crate) fn into_storage(tensor: &Tensor) -> Result<(CpuStorage, Shape)> {
+    let tensor = tensor.contiguous()?;
+    let shape = tensor.shape().clone();
+    let (storage, layout) = tensor.storage_and_layout();
+    match &*storage {
+        candle_core::Storage::Cpu(cpu) => Ok((contiguous_copy(cpu, layout)?, shape)),
+        _ => candle_core::bail!("fused ops run on the CPU"),
+    }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use evolve_store::Store;
 
-use crate::cli::{BenchCommand, Cli, Command, DataCommand, TreeCommand};
+use crate::cli::{BenchCommand, Cli, Command, DataCommand, TrainCommand, TreeCommand};
 
 mod bench;
 mod data;
@@ -15,6 +15,7 @@ mod grade;
 mod init;
 mod search;
 mod sql;
+mod train;
 mod tree;
 
 /// Runs the command `cli` names.
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tree(TreeCommand::List(args)) => tree::list(&cli.db, args).await,
         Command::Tree(TreeCommand::Show(args)) => tree::show(&cli.db, args).await,
         Command::Export(command) => export::run(&cli.db, command, out).await,
+        Command::Train(TrainCommand::Policy(args)) => train::policy(&cli.db, args, out).await,
         Command::Bench(BenchCommand::Lm(args)) => bench::lm(args),
         Command::Bench(BenchCommand::Export(args)) => bench::export(args).await,
         Command::Bench(BenchCommand::Train(args)) => bench::train(args),

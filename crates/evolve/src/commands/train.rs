@@ -1,0 +1,152 @@
+//! `evolve train policy`: the next policy fine-tuned on an SFT export.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+
+use evolve_pipeline::{PolicyTraining, default_lr, train_policy};
+use evolve_train::{Method, SaveFormat, SftSettings, TrainProgress};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{Output, model_path, open};
+use crate::cli::{SaveWeights, TrainMethod, TrainPolicyArgs};
+
+pub async fn policy(db: &Path, args: TrainPolicyArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let store = open(db).await?;
+    let base = model_path(&args.model)?;
+    let method = match args.method {
+        TrainMethod::Lora => Method::Lora {
+            rank: args.lora_rank,
+            alpha: args.lora_alpha.unwrap_or(2.0 * args.lora_rank as f64),
+        },
+        TrainMethod::Full => Method::Full,
+    };
+    let settings = SftSettings {
+        epochs: args.epochs,
+        lr: args.lr.unwrap_or(default_lr(method)),
+        warmup: args.warmup,
+        batch_size: args.batch_size,
+        grad_accum: args.grad_accum,
+        held_out: args.held_out,
+        seed: args.seed,
+        ..SftSettings::default()
+    };
+    let job = PolicyTraining {
+        base: base.clone(),
+        data: args.data.clone(),
+        out: args.out.clone(),
+        round: args.round,
+        method,
+        settings,
+        max_len: args.max_seq_len,
+        save_format: match args.save_format {
+            SaveWeights::Q8_0 => SaveFormat::Q8_0,
+            SaveWeights::F32 => SaveFormat::F32,
+        },
+    };
+    out.status(format!(
+        "fine-tuning {} on {} ({}, lr {:.1e}, {} epochs, {} x {} sequences a step)",
+        base.display(),
+        args.data.display(),
+        evolve_train::bench::describe(method),
+        job.settings.lr,
+        job.settings.epochs,
+        job.settings.batch_size,
+        job.settings.grad_accum
+    ));
+    let mut progress = Progress::new(out);
+    let trained = train_policy(&store, &job, &mut progress).await?;
+    progress.bar.finish_and_clear();
+    store.close().await;
+    let r = &trained.report;
+    println!(
+        "policy of round {} -> {} (model id {})",
+        trained.round,
+        trained.path.display(),
+        trained.model_id
+    );
+    println!(
+        "data               {} rows ({} trained, {} held out, {} cut to {} tokens){}",
+        trained.rows,
+        r.train_rows,
+        r.held_out_rows,
+        trained.truncated,
+        args.max_seq_len,
+        trained
+            .export
+            .as_ref()
+            .map(|e| format!("; {} export of round {} of {}", e.kind, e.round, e.pipeline))
+            .unwrap_or_default()
+    );
+    if let (Some(first), Some(last)) = (r.held_out.first(), r.held_out.last()) {
+        println!("held-out loss      {first:.4} before, {last:.4} after (mean per answer token)");
+    }
+    println!(
+        "training           {} steps, {:.1} M parameters trained, {} tokens in {:.0} s = {:.1} tokens/s",
+        r.steps,
+        r.parameters as f64 / 1e6,
+        r.tokens,
+        r.seconds,
+        r.tokens_per_second
+    );
+    if let Some(mib) = r.peak_mib {
+        println!("peak memory        {mib:.0} MiB");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A bar with step, loss, tokens/s and ETA on a terminal; a line per epoch otherwise.
+struct Progress {
+    bar: ProgressBar,
+    out: Output,
+    steps: usize,
+}
+
+impl Progress {
+    fn new(out: Output) -> Progress {
+        let visible = !out.is_quiet() && std::io::stderr().is_terminal();
+        let bar = ProgressBar::with_draw_target(
+            Some(0),
+            if visible {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} step {pos}/{len}  {msg}  ETA {eta}")
+                .expect("a valid template"),
+        );
+        Progress { bar, out, steps: 0 }
+    }
+}
+
+impl TrainProgress for Progress {
+    fn start(&mut self, steps: usize) {
+        self.steps = steps;
+        self.bar.set_length(steps as u64);
+    }
+
+    fn step(&mut self, step: usize, loss: f64, tokens_per_second: f64, lr: f64) {
+        self.bar.set_position(step as u64);
+        self.bar.set_message(format!(
+            "loss {loss:.4}  {tokens_per_second:.0} tok/s  lr {lr:.1e}"
+        ));
+        if self.bar.is_hidden() && (step % 10 == 0 || step == self.steps) {
+            self.out.status(format!(
+                "step {step}/{}  loss {loss:.4}  {tokens_per_second:.0} tok/s  lr {lr:.1e}",
+                self.steps
+            ));
+        }
+    }
+
+    fn evaluated(&mut self, epoch: usize, metric: f64) {
+        self.bar.suspend(|| {
+            self.out.status(if epoch == 0 {
+                format!("held-out loss before training: {metric:.4}")
+            } else {
+                format!("held-out loss after epoch {epoch}: {metric:.4}")
+            })
+        });
+    }
+}

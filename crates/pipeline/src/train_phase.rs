@@ -1,0 +1,149 @@
+//! The training phase: the next policy fine-tuned on an SFT file, saved as
+//! GGUF and registered with the model and data it came from.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use evolve_store::{NewModel, Store, StoredExport, Training};
+use evolve_train::{Method, SaveFormat, SftSettings, TrainModel, TrainProgress, TrainReport};
+
+use crate::search_phase::sha256_file;
+
+/// A policy fine-tuning run.
+#[derive(Debug, Clone)]
+pub struct PolicyTraining {
+    /// The GGUF policy to start from.
+    pub base: PathBuf,
+    /// The SFT JSONL.
+    pub data: PathBuf,
+    /// Where the new policy goes [default: `models/policy-rROUND.gguf`].
+    pub out: Option<PathBuf>,
+    /// The round the new policy belongs to (default: one after the round its
+    /// data was exported from, else 1).
+    pub round: Option<i64>,
+    /// What trains.
+    pub method: Method,
+    /// Optimisation settings.
+    pub settings: SftSettings,
+    /// Longest sequence, in tokens; longer rows are cut.
+    pub max_len: usize,
+    /// How the saved file holds its weights.
+    pub save_format: SaveFormat,
+}
+
+/// What a policy training run produced.
+#[derive(Debug, Clone)]
+pub struct TrainedPolicy {
+    /// Figures of the run.
+    pub report: TrainReport,
+    /// Rows read from the data file.
+    pub rows: usize,
+    /// Rows cut to the length limit.
+    pub truncated: usize,
+    /// The export the data file came from, if evolve wrote it.
+    pub export: Option<StoredExport>,
+    /// The new model's row.
+    pub model_id: i64,
+    /// Its round.
+    pub round: i64,
+    /// Its file.
+    pub path: PathBuf,
+}
+
+/// Fine-tunes `job.base` on `job.data`, writes `job.out` and registers it.
+pub async fn train_policy(
+    store: &Store,
+    job: &PolicyTraining,
+    progress: &mut dyn TrainProgress,
+) -> Result<TrainedPolicy> {
+    let data_sha256 = sha256_file(&job.data)?;
+    let export = store.export_by_sha256(&data_sha256).await?;
+    let round = job
+        .round
+        .or(export.as_ref().map(|e| e.round + 1))
+        .unwrap_or(1);
+    let out = job
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("models/policy-r{round}.gguf")));
+    let (model, examples, truncated, report) = tokio::task::block_in_place(|| -> Result<_> {
+        let mut model = TrainModel::load(&job.base)?;
+        let (tokenizer, template) = model.text()?;
+        let (examples, truncated) =
+            evolve_train::read_sft(&job.data, tokenizer, template, job.max_len)?;
+        model.prepare(job.method, job.settings.seed)?;
+        let report = evolve_train::train_sft(&model, &examples, &job.settings, progress)?;
+        model.save_gguf(&out, job.save_format)?;
+        Ok((model, examples, truncated, report))
+    })?;
+    drop(model);
+
+    let base_id = store
+        .register_model(&NewModel {
+            role: "policy".into(),
+            round: export.as_ref().map_or(0, |e| e.round),
+            name: file_stem(&job.base),
+            path: absolute(&job.base),
+            format: "gguf".into(),
+            sha256: sha256_file(&job.base)?,
+        })
+        .await?;
+    let model_id = store
+        .register_model(&NewModel {
+            role: "policy".into(),
+            round,
+            name: file_stem(&out),
+            path: absolute(&out),
+            format: "gguf".into(),
+            sha256: sha256_file(&out)?,
+        })
+        .await?;
+    let metrics = serde_json::json!({
+        "method": evolve_train::bench::describe(job.method),
+        "settings": job.settings,
+        "max_len": job.max_len,
+        "rows": examples.len(),
+        "truncated": truncated,
+        "report": report,
+    });
+    store
+        .record_training(
+            model_id,
+            &Training {
+                parent_id: Some(base_id),
+                export_id: export.as_ref().map(|e| e.id),
+                data_path: absolute(&job.data),
+                data_sha256,
+                metrics: metrics.to_string(),
+            },
+        )
+        .await?;
+    Ok(TrainedPolicy {
+        report,
+        rows: examples.len(),
+        truncated,
+        export,
+        model_id,
+        round,
+        path: out,
+    })
+}
+
+fn file_stem(path: &Path) -> Option<String> {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned())
+}
+
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
+}
+
+/// The default learning rate of a method: LoRA adapters take larger steps.
+pub fn default_lr(method: Method) -> f64 {
+    match method {
+        Method::Lora { .. } => 2e-4,
+        _ => 2e-5,
+    }
+}
