@@ -12,3 +12,4 @@ mod search;
 mod split;
 mod sql;
 mod standard_sets;
+mod train;

@@ -54,6 +54,9 @@ pub enum Command {
     /// Train the next policy on an SFT export (and, next, the process preference model).
     #[command(subcommand)]
     Train(TrainCommand),
+    /// Score steps with a process preference model.
+    #[command(subcommand)]
+    Ppm(PpmCommand),
     /// Benchmarks that print their figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -65,6 +68,111 @@ pub enum TrainCommand {
     /// AdamW with warmup and cosine decay; LoRA adapters merged on save, or full fine-tuning.
     /// Writes a GGUF file (tokenizer and chat template carried over) and registers it.
     Policy(TrainPolicyArgs),
+    /// Train a process preference model on preference pairs (`evolve export pairs`): a policy's
+    /// backbone with a value head on the last token, pairwise loss -log σ(r_chosen - r_rejected).
+    /// Writes the backbone as GGUF and the head beside it (.head.safetensors), and registers it.
+    Ppm(TrainPpmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainPpmArgs {
+    /// The pairs JSONL ({"prompt", "chosen", "rejected"} rows).
+    #[arg(long)]
+    pub data: PathBuf,
+
+    /// The GGUF policy whose backbone the PPM starts from (rStar-Math: the round's fine-tuned policy).
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// The PPM's GGUF file; the head goes beside it [default: models/ppm-rROUND.gguf].
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+
+    /// The round the PPM belongs to [default: one after the round the pairs were exported from].
+    #[arg(long)]
+    pub round: Option<i64>,
+
+    /// What trains in the backbone (the value head always trains).
+    #[arg(long, value_enum, default_value_t = PpmMethod::TopLayers)]
+    pub method: PpmMethod,
+
+    /// Blocks trained by top-layers, counted from the output.
+    #[arg(long, default_value_t = 4)]
+    pub top_layers: usize,
+
+    /// LoRA rank.
+    #[arg(long, default_value_t = 16)]
+    pub lora_rank: usize,
+
+    /// Passes over the pairs.
+    #[arg(long, default_value_t = 2)]
+    pub epochs: usize,
+
+    /// Peak learning rate [default: 1e-3 for head, 1e-4 otherwise].
+    #[arg(long)]
+    pub lr: Option<f64>,
+
+    /// Fraction of steps warming up.
+    #[arg(long, default_value_t = 0.1)]
+    pub warmup: f64,
+
+    /// Pairs per forward pass.
+    #[arg(long, default_value_t = 2)]
+    pub batch_size: usize,
+
+    /// Forward passes per optimiser step.
+    #[arg(long, default_value_t = 4)]
+    pub grad_accum: usize,
+
+    /// Longest sequence in tokens; longer prompts lose their start.
+    #[arg(long, default_value_t = 512)]
+    pub max_seq_len: usize,
+
+    /// Fraction of pairs held out and scored (pair accuracy) each epoch.
+    #[arg(long, default_value_t = 0.05)]
+    pub held_out: f64,
+
+    /// Seed of shuffling, the held-out split and LoRA's initial weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// How the saved backbone holds its weights.
+    #[arg(long, value_enum, default_value_t = SaveWeights::Q8_0)]
+    pub save_format: SaveWeights,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PpmMethod {
+    /// the value head only
+    Head,
+    /// the last --top-layers blocks, the final norm and the head
+    TopLayers,
+    /// LoRA adapters on every block, and the head
+    Lora,
+    /// every weight
+    Full,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PpmCommand {
+    /// Score JSONL rows with a PPM: {"prompt", "step"} rows (`evolve export steps`) get "score",
+    /// {"prompt", "chosen", "rejected"} rows (`evolve export pairs`) get "chosen_score" and
+    /// "rejected_score". Scores are tanh of the head's value, in [-1, 1].
+    Score(PpmScoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PpmScoreArgs {
+    /// The PPM's GGUF file (its .head.safetensors beside it).
+    #[arg(long)]
+    pub ppm: PathBuf,
+
+    /// The JSONL to score; - or nothing for standard input.
+    pub file: Option<PathBuf>,
+
+    /// Sequences per forward pass.
+    #[arg(long, default_value_t = 4)]
+    pub batch_size: usize,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,9 @@ pub use crate::search_phase::{
     SearchJob, SearchProgress, SearchSummary, TreeReport, run_search, sha256_file,
 };
 pub use crate::steps::{StepChecker, code_block, delimiter, program};
-pub use crate::train_phase::{PolicyTraining, TrainedPolicy, default_lr, train_policy};
+pub use crate::train_phase::{
+    PolicyTraining, PpmTraining, TrainedPolicy, TrainedPpm, default_lr, train_policy, train_ppm,
+};
 
 mod config;
 mod policy;

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use evolve_store::{NewModel, Store, StoredExport, Training};
-use evolve_train::{Method, SaveFormat, SftSettings, TrainModel, TrainProgress, TrainReport};
+use evolve_train::{
+    Method, Ppm, PpmSettings, SaveFormat, SftSettings, TrainModel, TrainProgress, TrainReport,
+    read_pairs,
+};
 
 use crate::search_phase::sha256_file;
 
@@ -66,7 +69,7 @@ pub async fn train_policy(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("models/policy-r{round}.gguf")));
-    let (model, examples, truncated, report) = tokio::task::block_in_place(|| -> Result<_> {
+    let (examples, truncated, report) = tokio::task::block_in_place(|| -> Result<_> {
         let mut model = TrainModel::load(&job.base)?;
         let (tokenizer, template) = model.text()?;
         let (examples, truncated) =
@@ -74,53 +77,176 @@ pub async fn train_policy(
         model.prepare(job.method, job.settings.seed)?;
         let report = evolve_train::train_sft(&model, &examples, &job.settings, progress)?;
         model.save_gguf(&out, job.save_format)?;
-        Ok((model, examples, truncated, report))
+        Ok((examples, truncated, report))
     })?;
-    drop(model);
 
+    let model_id = register(
+        store,
+        "policy",
+        &job.base,
+        &out,
+        round,
+        export.as_ref(),
+        &job.data,
+        data_sha256,
+        serde_json::json!({
+            "method": evolve_train::bench::describe(job.method),
+            "settings": job.settings,
+            "max_len": job.max_len,
+            "rows": examples.len(),
+            "truncated": truncated,
+            "report": report,
+        }),
+    )
+    .await?;
+    Ok(TrainedPolicy {
+        report,
+        rows: examples.len(),
+        truncated,
+        export,
+        model_id,
+        round,
+        path: out,
+    })
+}
+
+/// Registers `base` (if new) and `out`, the model trained from it on `data`.
+#[allow(clippy::too_many_arguments)]
+async fn register(
+    store: &Store,
+    role: &str,
+    base: &Path,
+    out: &Path,
+    round: i64,
+    export: Option<&StoredExport>,
+    data: &Path,
+    data_sha256: String,
+    metrics: serde_json::Value,
+) -> Result<i64> {
     let base_id = store
         .register_model(&NewModel {
             role: "policy".into(),
-            round: export.as_ref().map_or(0, |e| e.round),
-            name: file_stem(&job.base),
-            path: absolute(&job.base),
+            round: export.map_or(0, |e| e.round),
+            name: file_stem(base),
+            path: absolute(base),
             format: "gguf".into(),
-            sha256: sha256_file(&job.base)?,
+            sha256: sha256_file(base)?,
         })
         .await?;
     let model_id = store
         .register_model(&NewModel {
-            role: "policy".into(),
+            role: role.into(),
             round,
-            name: file_stem(&out),
-            path: absolute(&out),
+            name: file_stem(out),
+            path: absolute(out),
             format: "gguf".into(),
-            sha256: sha256_file(&out)?,
+            sha256: sha256_file(out)?,
         })
         .await?;
-    let metrics = serde_json::json!({
-        "method": evolve_train::bench::describe(job.method),
-        "settings": job.settings,
-        "max_len": job.max_len,
-        "rows": examples.len(),
-        "truncated": truncated,
-        "report": report,
-    });
     store
         .record_training(
             model_id,
             &Training {
                 parent_id: Some(base_id),
-                export_id: export.as_ref().map(|e| e.id),
-                data_path: absolute(&job.data),
+                export_id: export.map(|e| e.id),
+                data_path: absolute(data),
                 data_sha256,
                 metrics: metrics.to_string(),
             },
         )
         .await?;
-    Ok(TrainedPolicy {
+    Ok(model_id)
+}
+
+/// A PPM training run.
+#[derive(Debug, Clone)]
+pub struct PpmTraining {
+    /// The GGUF model whose backbone the PPM starts from (rStar-Math: the
+    /// round's fine-tuned policy).
+    pub base: PathBuf,
+    /// The pairs JSONL.
+    pub data: PathBuf,
+    /// Where the PPM goes [default: `models/ppm-rROUND.gguf`, head beside it].
+    pub out: Option<PathBuf>,
+    /// Its round (default: one after the round its data was exported from).
+    pub round: Option<i64>,
+    /// What trains in the backbone (the head always does).
+    pub method: Method,
+    /// Optimisation settings.
+    pub settings: PpmSettings,
+    /// Longest sequence, in tokens; longer prompts lose their start.
+    pub max_len: usize,
+    /// How the saved backbone holds its weights.
+    pub save_format: SaveFormat,
+}
+
+/// What a PPM training run produced.
+#[derive(Debug, Clone)]
+pub struct TrainedPpm {
+    /// Figures of the run (held-out metric: pair accuracy).
+    pub report: TrainReport,
+    /// Pairs read.
+    pub rows: usize,
+    /// Pairs whose prompt lost its start.
+    pub truncated: usize,
+    /// The export the pairs came from, if evolve wrote them.
+    pub export: Option<StoredExport>,
+    /// The PPM's row.
+    pub model_id: i64,
+    /// Its round.
+    pub round: i64,
+    /// Its backbone file (the head is beside it).
+    pub path: PathBuf,
+}
+
+/// Trains a PPM from `job.base` on `job.data`, writes it and registers it.
+pub async fn train_ppm(
+    store: &Store,
+    job: &PpmTraining,
+    progress: &mut dyn TrainProgress,
+) -> Result<TrainedPpm> {
+    let data_sha256 = sha256_file(&job.data)?;
+    let export = store.export_by_sha256(&data_sha256).await?;
+    let round = job
+        .round
+        .or(export.as_ref().map(|e| e.round + 1))
+        .unwrap_or(1);
+    let out = job
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("models/ppm-r{round}.gguf")));
+    let (rows, truncated, report) = tokio::task::block_in_place(|| -> Result<_> {
+        let mut ppm = Ppm::new(TrainModel::load(&job.base)?)?;
+        let tokenizer = ppm.backbone.text()?.0.clone();
+        let (pairs, truncated) = read_pairs(&job.data, &tokenizer, job.max_len)?;
+        ppm.prepare(job.method, job.settings.seed)?;
+        let report = evolve_train::train_ppm(&ppm, &pairs, &job.settings, progress)?;
+        ppm.save(&out, job.save_format)?;
+        Ok((pairs.len(), truncated, report))
+    })?;
+    let model_id = register(
+        store,
+        "ppm",
+        &job.base,
+        &out,
+        round,
+        export.as_ref(),
+        &job.data,
+        data_sha256,
+        serde_json::json!({
+            "method": evolve_train::bench::describe(job.method),
+            "settings": job.settings,
+            "max_len": job.max_len,
+            "rows": rows,
+            "truncated": truncated,
+            "score": "tanh(r), r the value head's output at the last token",
+            "report": report,
+        }),
+    )
+    .await?;
+    Ok(TrainedPpm {
         report,
-        rows: examples.len(),
+        rows,
         truncated,
         export,
         model_id,

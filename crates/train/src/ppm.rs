@@ -202,16 +202,23 @@ impl Ppm {
         Ok(scores)
     }
 
-    /// Share of `pairs` whose chosen side scores above the rejected one.
+    /// Share of `pairs` whose chosen side scores above the rejected one (a
+    /// tie counts half, so an untrained head scores 0.5).
     pub fn pair_accuracy(&self, pairs: &[&PairExample], batch_size: usize) -> Result<f64> {
-        let mut right = 0;
+        let mut right = 0.0;
         for chunk in pairs.chunks(batch_size.max(1)) {
             let (tokens, last) = pad_pairs(chunk)?;
             let values = self.values(&tokens, &last)?.detach().to_vec1::<f32>()?;
             let half = chunk.len();
-            right += (0..half).filter(|&i| values[i] > values[half + i]).count();
+            right += (0..half)
+                .map(|i| match values[i].total_cmp(&values[half + i]) {
+                    std::cmp::Ordering::Greater => 1.0,
+                    std::cmp::Ordering::Equal => 0.5,
+                    std::cmp::Ordering::Less => 0.0,
+                })
+                .sum::<f64>();
         }
-        Ok(right as f64 / pairs.len().max(1) as f64)
+        Ok(right / pairs.len().max(1) as f64)
     }
 }
 

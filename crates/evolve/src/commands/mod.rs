@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use evolve_store::Store;
 
-use crate::cli::{BenchCommand, Cli, Command, DataCommand, TrainCommand, TreeCommand};
+use crate::cli::{BenchCommand, Cli, Command, DataCommand, PpmCommand, TrainCommand, TreeCommand};
 
 mod bench;
 mod data;
@@ -13,6 +13,7 @@ mod export;
 mod generate;
 mod grade;
 mod init;
+mod ppm;
 mod search;
 mod sql;
 mod train;
@@ -34,6 +35,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tree(TreeCommand::Show(args)) => tree::show(&cli.db, args).await,
         Command::Export(command) => export::run(&cli.db, command, out).await,
         Command::Train(TrainCommand::Policy(args)) => train::policy(&cli.db, args, out).await,
+        Command::Train(TrainCommand::Ppm(args)) => train::ppm(&cli.db, args, out).await,
+        Command::Ppm(PpmCommand::Score(args)) => ppm::score(args, out),
         Command::Bench(BenchCommand::Lm(args)) => bench::lm(args),
         Command::Bench(BenchCommand::Export(args)) => bench::export(args).await,
         Command::Bench(BenchCommand::Train(args)) => bench::train(args),

@@ -4,12 +4,12 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
-use evolve_pipeline::{PolicyTraining, default_lr, train_policy};
-use evolve_train::{Method, SaveFormat, SftSettings, TrainProgress};
+use evolve_pipeline::{PolicyTraining, PpmTraining, default_lr, train_policy, train_ppm};
+use evolve_train::{Method, PpmSettings, SaveFormat, SftSettings, TrainProgress, TrainReport};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Output, model_path, open};
-use crate::cli::{SaveWeights, TrainMethod, TrainPolicyArgs};
+use crate::cli::{PpmMethod, SaveWeights, TrainMethod, TrainPolicyArgs, TrainPpmArgs};
 
 pub async fn policy(db: &Path, args: TrainPolicyArgs, out: Output) -> anyhow::Result<ExitCode> {
     let store = open(db).await?;
@@ -39,10 +39,7 @@ pub async fn policy(db: &Path, args: TrainPolicyArgs, out: Output) -> anyhow::Re
         method,
         settings,
         max_len: args.max_seq_len,
-        save_format: match args.save_format {
-            SaveWeights::Q8_0 => SaveFormat::Q8_0,
-            SaveWeights::F32 => SaveFormat::F32,
-        },
+        save_format: save_format(args.save_format),
     };
     out.status(format!(
         "fine-tuning {} on {} ({}, lr {:.1e}, {} epochs, {} x {} sequences a step)",
@@ -54,7 +51,7 @@ pub async fn policy(db: &Path, args: TrainPolicyArgs, out: Output) -> anyhow::Re
         job.settings.batch_size,
         job.settings.grad_accum
     ));
-    let mut progress = Progress::new(out);
+    let mut progress = Progress::new(out, "held-out loss");
     let trained = train_policy(&store, &job, &mut progress).await?;
     progress.bar.finish_and_clear();
     store.close().await;
@@ -81,6 +78,11 @@ pub async fn policy(db: &Path, args: TrainPolicyArgs, out: Output) -> anyhow::Re
     if let (Some(first), Some(last)) = (r.held_out.first(), r.held_out.last()) {
         println!("held-out loss      {first:.4} before, {last:.4} after (mean per answer token)");
     }
+    print_figures(r);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_figures(r: &TrainReport) {
     println!(
         "training           {} steps, {:.1} M parameters trained, {} tokens in {:.0} s = {:.1} tokens/s",
         r.steps,
@@ -92,6 +94,89 @@ pub async fn policy(db: &Path, args: TrainPolicyArgs, out: Output) -> anyhow::Re
     if let Some(mib) = r.peak_mib {
         println!("peak memory        {mib:.0} MiB");
     }
+}
+
+fn save_format(weights: SaveWeights) -> SaveFormat {
+    match weights {
+        SaveWeights::Q8_0 => SaveFormat::Q8_0,
+        SaveWeights::F32 => SaveFormat::F32,
+    }
+}
+
+pub async fn ppm(db: &Path, args: TrainPpmArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let store = open(db).await?;
+    let base = model_path(&args.model)?;
+    let method = match args.method {
+        PpmMethod::Head => Method::Frozen,
+        PpmMethod::TopLayers => Method::TopLayers {
+            layers: args.top_layers,
+        },
+        PpmMethod::Lora => Method::Lora {
+            rank: args.lora_rank,
+            alpha: 2.0 * args.lora_rank as f64,
+        },
+        PpmMethod::Full => Method::Full,
+    };
+    let job = PpmTraining {
+        base: base.clone(),
+        data: args.data.clone(),
+        out: args.out.clone(),
+        round: args.round,
+        method,
+        settings: PpmSettings {
+            epochs: args.epochs,
+            lr: args
+                .lr
+                .unwrap_or(if method == Method::Frozen { 1e-3 } else { 1e-4 }),
+            warmup: args.warmup,
+            batch_size: args.batch_size,
+            grad_accum: args.grad_accum,
+            held_out: args.held_out,
+            seed: args.seed,
+        },
+        max_len: args.max_seq_len,
+        save_format: save_format(args.save_format),
+    };
+    out.status(format!(
+        "training a PPM from {} on {} ({}, lr {:.1e}, {} epochs, {} x {} pairs a step)",
+        base.display(),
+        args.data.display(),
+        evolve_train::bench::describe(method),
+        job.settings.lr,
+        job.settings.epochs,
+        job.settings.batch_size,
+        job.settings.grad_accum
+    ));
+    let mut progress = Progress::new(out, "held-out pair accuracy");
+    let trained = train_ppm(&store, &job, &mut progress).await?;
+    progress.bar.finish_and_clear();
+    store.close().await;
+    let r = &trained.report;
+    println!(
+        "PPM of round {} -> {} and {} (model id {})",
+        trained.round,
+        trained.path.display(),
+        evolve_train::ppm::head_path(&trained.path).display(),
+        trained.model_id
+    );
+    println!(
+        "data               {} pairs ({} trained, {} held out, {} with their prompt's start cut){}",
+        trained.rows,
+        r.train_rows,
+        r.held_out_rows,
+        trained.truncated,
+        trained
+            .export
+            .as_ref()
+            .map(|e| format!("; {} export of round {} of {}", e.kind, e.round, e.pipeline))
+            .unwrap_or_default()
+    );
+    if let (Some(first), Some(last)) = (r.held_out.first(), r.held_out.last()) {
+        println!(
+            "held-out accuracy  {first:.3} before, {last:.3} after (pairs whose chosen side scores higher)"
+        );
+    }
+    print_figures(r);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -100,10 +185,11 @@ struct Progress {
     bar: ProgressBar,
     out: Output,
     steps: usize,
+    metric: &'static str,
 }
 
 impl Progress {
-    fn new(out: Output) -> Progress {
+    fn new(out: Output, metric: &'static str) -> Progress {
         let visible = !out.is_quiet() && std::io::stderr().is_terminal();
         let bar = ProgressBar::with_draw_target(
             Some(0),
@@ -117,7 +203,12 @@ impl Progress {
             ProgressStyle::with_template("{bar:30} step {pos}/{len}  {msg}  ETA {eta}")
                 .expect("a valid template"),
         );
-        Progress { bar, out, steps: 0 }
+        Progress {
+            bar,
+            out,
+            steps: 0,
+            metric,
+        }
     }
 }
 
@@ -143,9 +234,9 @@ impl TrainProgress for Progress {
     fn evaluated(&mut self, epoch: usize, metric: f64) {
         self.bar.suspend(|| {
             self.out.status(if epoch == 0 {
-                format!("held-out loss before training: {metric:.4}")
+                format!("{} before training: {metric:.4}", self.metric)
             } else {
-                format!("held-out loss after epoch {epoch}: {metric:.4}")
+                format!("{} after epoch {epoch}: {metric:.4}", self.metric)
             })
         });
     }
