@@ -316,6 +316,10 @@ pub struct SearchArgs {
     #[arg(long)]
     pub seed: Option<u64>,
 
+    /// A trained PPM (`evolve train ppm`): new children's values start from its scores.
+    #[arg(long)]
+    pub ppm: Option<PathBuf>,
+
     #[command(flatten)]
     pub model: ModelArgs,
 }

@@ -229,6 +229,31 @@ impl Engine {
         Ok((logits, nodes))
     }
 
+    /// Final hidden states of the last token of each sequence after feeding
+    /// each cursor's pending tokens on its cache, `[cursors][hidden]`, and the
+    /// caches extended by them: what a value head on this model reads.
+    pub fn hidden_last(&self, cursors: &[Cursor]) -> Result<(Vec<Vec<f32>>, Vec<Arc<KvNode>>)> {
+        let layers = self.config().layers;
+        let mut seqs = Vec::with_capacity(cursors.len());
+        for c in cursors {
+            if c.pending.is_empty() {
+                return Err(Error::Request(
+                    "a cursor has no pending token to feed".into(),
+                ));
+            }
+            seqs.push(SeqKv::new(prefix_of(&c.node)?, layers));
+        }
+        let tokens: Vec<&[u32]> = cursors.iter().map(|c| c.pending.as_slice()).collect();
+        let hidden = self.model.forward_hidden(&tokens, &mut seqs)?;
+        let hidden: Vec<Vec<f32>> = hidden.to_vec2().context("reading hidden states")?;
+        let nodes = seqs
+            .iter()
+            .zip(cursors)
+            .map(|(seq, c)| seq.to_node(Some(c.node.clone()), c.pending.len()))
+            .collect::<Result<_>>()?;
+        Ok((hidden, nodes))
+    }
+
     /// Logits at every position of `tokens` from scratch, `[tokens, vocab]` (for tests).
     pub fn logits_all(&self, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
         let mut seqs = vec![SeqKv::new(None, self.config().layers)];

@@ -289,7 +289,15 @@ impl Model {
         seqs: &mut [SeqKv],
         all_positions: bool,
     ) -> Result<Tensor> {
-        self.forward_inner(tokens, seqs, all_positions)
+        self.forward_inner(tokens, seqs, all_positions, true)
+            .context("model forward")
+    }
+
+    /// Like [`Model::forward`] for the last token of each sequence, but returns
+    /// the final hidden states `[seqs, hidden]` (after the last norm), not logits:
+    /// what a value head reads.
+    pub(crate) fn forward_hidden(&self, tokens: &[&[u32]], seqs: &mut [SeqKv]) -> Result<Tensor> {
+        self.forward_inner(tokens, seqs, false, false)
             .context("model forward")
     }
 
@@ -298,6 +306,7 @@ impl Model {
         tokens: &[&[u32]],
         seqs: &mut [SeqKv],
         all_positions: bool,
+        head: bool,
     ) -> candle_core::Result<Tensor> {
         let cfg = &self.config;
         let ids: Vec<u32> = tokens.iter().flat_map(|t| t.iter().copied()).collect();
@@ -401,6 +410,9 @@ impl Model {
             xs.index_select(&Tensor::new(last.as_slice(), &self.device)?, 0)?
         };
         let xs = candle_nn::ops::rms_norm(&xs, &self.norm, cfg.rms_eps as f32)?;
+        if !head {
+            return Ok(xs);
+        }
         let logits = self.lm_head.forward(&xs)?;
         profile::record(Phase::LmHead, started);
         Ok(logits)

@@ -9,6 +9,7 @@ pub use crate::config::{
     BUILTIN, Example, FormatPrompts, PipelineConfig, SandboxSettings, SearchSettings, StepFormat,
 };
 pub use crate::policy::{EnginePolicy, PolicyStats};
+pub use crate::ppm_scorer::PpmScorer;
 pub use crate::search_phase::{
     SearchJob, SearchProgress, SearchSummary, TreeReport, run_search, sha256_file,
 };
@@ -19,6 +20,7 @@ pub use crate::train_phase::{
 
 mod config;
 mod policy;
+mod ppm_scorer;
 mod search_phase;
 mod steps;
 mod train_phase;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use evolve_lm::{Engine, SamplingParams};
+use evolve_lm::{Engine, SamplingParams, WeightFormat};
 use evolve_search::{
     BoxError, Config, FinishedTree, Mcts, Observer, SearchProblem, StepCheck, TreeStatus,
 };
@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{PipelineConfig, StepFormat};
 use crate::policy::{EnginePolicy, PolicyStats};
+use crate::ppm_scorer::PpmScorer;
 use crate::steps::{StepChecker, delimiter};
 
 /// What to search.
@@ -31,6 +32,8 @@ pub struct SearchJob {
     pub limit: Option<usize>,
     /// Round number within the pipeline.
     pub round: i64,
+    /// A trained PPM (GGUF, head beside it) whose scores start new children's values.
+    pub ppm: Option<std::path::PathBuf>,
 }
 
 /// One stored tree, for progress reports.
@@ -89,6 +92,10 @@ pub struct SearchSummary {
     pub failed_steps: usize,
     /// Steps checked.
     pub checked_steps: usize,
+    /// Steps the PPM scored (0 without one).
+    pub ppm_scored: usize,
+    /// Seconds the PPM took.
+    pub ppm_seconds: f64,
 }
 
 impl SearchSummary {
@@ -133,6 +140,13 @@ pub async fn run_search(
     if format == StepFormat::Code {
         round_config["sandbox"] = serde_json::to_value(&pipeline.sandbox)?;
     }
+    let mut scorer = match &job.ppm {
+        Some(path) => {
+            round_config["ppm_sha256"] = sha256_file(path)?.into();
+            Some(PpmScorer::load(path, WeightFormat::Auto, &prompts.system)?)
+        }
+        None => None,
+    };
     let round = open_round(
         store,
         engine,
@@ -238,12 +252,18 @@ pub async fn run_search(
         Mcts {
             policy: &mut policy,
             verifier: &checker,
-            scorer: None,
+            scorer: scorer
+                .as_mut()
+                .map(|s| s as &mut dyn evolve_search::StepScorer),
             config,
         }
         .run(searchable, &mut storing)
     })?;
     summary.policy = policy.stats;
+    if let Some(scorer) = &scorer {
+        summary.ppm_scored = scorer.scored;
+        summary.ppm_seconds = scorer.seconds;
+    }
     summary.wall_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }

@@ -10,7 +10,7 @@
 pub use crate::layers::{Linear, Lora, Weight};
 pub use crate::model::{Method, SaveFormat, TrainModel};
 pub use crate::optim::{AdamW, AdamWSettings, Schedule};
-pub use crate::ppm::{PairExample, Ppm, PpmSettings, read_pairs, train_ppm};
+pub use crate::ppm::{PairExample, Ppm, PpmSettings, ValueHead, read_pairs, train_ppm};
 pub use crate::progress::{Silent, TrainProgress};
 pub use crate::sft::{SftExample, SftSettings, TrainReport, read_sft, train_sft};
 

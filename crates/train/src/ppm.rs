@@ -112,27 +112,16 @@ impl Ppm {
     /// Loads a saved PPM: the backbone GGUF and its head beside it.
     pub fn load(path: &Path) -> Result<Ppm> {
         let backbone = TrainModel::load(path)?;
-        let head_path = head_path(path);
-        let tensors = candle_core::safetensors::load(&head_path, &Device::Cpu)
-            .with_context(|| format!("reading the value head {}", head_path.display()))?;
-        let get = |name: &str| -> Result<Var> {
-            let t = tensors
-                .get(name)
-                .with_context(|| format!("{} has no tensor {name}", head_path.display()))?;
-            Ok(Var::from_tensor(t)?)
-        };
-        let (head_weight, head_bias) = (get("value_head.weight")?, get("value_head.bias")?);
-        ensure!(
-            head_weight.dims() == [1, backbone.config().hidden],
-            "{}: the head is {:?}, the backbone's hidden size {}",
-            head_path.display(),
-            head_weight.dims(),
-            backbone.config().hidden
-        );
+        let head = ValueHead::read(path, backbone.config().hidden)?;
+        let device = Device::Cpu;
         Ok(Ppm {
             backbone,
-            head_weight,
-            head_bias,
+            head_weight: Var::from_tensor(&Tensor::from_vec(
+                head.weight.clone(),
+                (1, head.hidden()),
+                &device,
+            )?)?,
+            head_bias: Var::from_tensor(&Tensor::new(&[head.bias], &device)?)?,
         })
     }
 
@@ -219,6 +208,58 @@ impl Ppm {
                 .sum::<f64>();
         }
         Ok(right / pairs.len().max(1) as f64)
+    }
+}
+
+/// A PPM's value head as plain numbers: `value = weight · hidden + bias`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueHead {
+    /// One weight per hidden unit.
+    pub weight: Vec<f32>,
+    /// The bias.
+    pub bias: f32,
+}
+
+impl ValueHead {
+    /// The head saved beside the PPM at `gguf`, checked against the backbone's `hidden` size.
+    pub fn read(gguf: &Path, hidden: usize) -> Result<ValueHead> {
+        let path = head_path(gguf);
+        let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
+            .with_context(|| format!("reading the value head {}", path.display()))?;
+        let get = |name: &str| -> Result<Vec<f32>> {
+            let t = tensors
+                .get(name)
+                .with_context(|| format!("{} has no tensor {name}", path.display()))?;
+            Ok(t.flatten_all()?.to_vec1::<f32>()?)
+        };
+        let (weight, bias) = (get("value_head.weight")?, get("value_head.bias")?);
+        ensure!(
+            weight.len() == hidden && bias.len() == 1,
+            "{}: the head has {} weights and {} biases; the backbone's hidden size is {hidden}",
+            path.display(),
+            weight.len(),
+            bias.len()
+        );
+        Ok(ValueHead {
+            weight,
+            bias: bias[0],
+        })
+    }
+
+    fn hidden(&self) -> usize {
+        self.weight.len()
+    }
+
+    /// The score in [-1, 1] of a final hidden state: `tanh(weight · hidden + bias)`.
+    pub fn score(&self, hidden: &[f32]) -> f64 {
+        let value: f32 = self
+            .weight
+            .iter()
+            .zip(hidden)
+            .map(|(w, h)| w * h)
+            .sum::<f32>()
+            + self.bias;
+        f64::from(value.tanh())
     }
 }
 

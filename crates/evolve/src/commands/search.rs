@@ -44,6 +44,7 @@ pub async fn run(db: &Path, args: SearchArgs, out: Output) -> anyhow::Result<Exi
         split: args.split.clone(),
         limit: args.limit,
         round: args.round,
+        ppm: args.ppm.clone(),
     };
     let mut progress = Progress::new(out);
     let summary = run_search(&store, &engine, &pipeline, &job, &mut progress).await;
@@ -220,4 +221,12 @@ fn print_summary(summary: &SearchSummary, pipeline: &PipelineConfig, round: i64)
             String::new()
         }
     );
+    if summary.ppm_scored > 0 {
+        println!(
+            "PPM                 {} new steps scored in {:.1} s ({:.0} ms a step); their values started from the scores",
+            summary.ppm_scored,
+            summary.ppm_seconds,
+            1000.0 * summary.ppm_seconds / summary.ppm_scored as f64
+        );
+    }
 }
