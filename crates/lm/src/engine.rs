@@ -232,7 +232,7 @@ impl Engine {
     /// Final hidden states of the last token of each sequence after feeding
     /// each cursor's pending tokens on its cache, `[cursors][hidden]`, and the
     /// caches extended by them: what a value head on this model reads.
-    pub fn hidden_last(&self, cursors: &[Cursor]) -> Result<(Vec<Vec<f32>>, Vec<Arc<KvNode>>)> {
+    pub fn hidden_last(&self, cursors: &[Cursor]) -> Result<Fed> {
         let layers = self.config().layers;
         let mut seqs = Vec::with_capacity(cursors.len());
         for c in cursors {

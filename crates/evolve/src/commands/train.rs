@@ -223,7 +223,7 @@ impl TrainProgress for Progress {
         self.bar.set_message(format!(
             "loss {loss:.4}  {tokens_per_second:.0} tok/s  lr {lr:.1e}"
         ));
-        if self.bar.is_hidden() && (step % 10 == 0 || step == self.steps) {
+        if self.bar.is_hidden() && (step.is_multiple_of(10) || step == self.steps) {
             self.out.status(format!(
                 "step {step}/{}  loss {loss:.4}  {tokens_per_second:.0} tok/s  lr {lr:.1e}",
                 self.steps
