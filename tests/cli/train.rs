@@ -33,6 +33,8 @@ fn a_policy_trains_saves_loads_in_generate_and_is_registered() {
             "1",
             "--held-out",
             "0.25",
+            "--method",
+            "lora",
             "--lora-rank",
             "4",
             "--out",

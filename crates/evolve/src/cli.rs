@@ -92,8 +92,9 @@ pub struct TrainPpmArgs {
     #[arg(long)]
     pub round: Option<i64>,
 
-    /// What trains in the backbone (the value head always trains).
-    #[arg(long, value_enum, default_value_t = PpmMethod::TopLayers)]
+    /// What trains in the backbone (the value head always trains). The head alone matched the
+    /// top layers' held-out accuracy per minute here, at 1.4x the speed (see README).
+    #[arg(long, value_enum, default_value_t = PpmMethod::Head)]
     pub method: PpmMethod,
 
     /// Blocks trained by top-layers, counted from the output.
@@ -192,8 +193,9 @@ pub struct TrainPolicyArgs {
     #[arg(long)]
     pub round: Option<i64>,
 
-    /// What trains.
-    #[arg(long, value_enum, default_value_t = TrainMethod::Lora)]
+    /// What trains. Full fine-tuning lowered held-out loss faster per minute than LoRA on the
+    /// default model here (see README).
+    #[arg(long, value_enum, default_value_t = TrainMethod::Full)]
     pub method: TrainMethod,
 
     /// LoRA rank.
