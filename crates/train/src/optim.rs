@@ -177,6 +177,17 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// `total` steps peaking at `peak` after warming up for a `warmup` fraction
+    /// of them (at least one step), ending at a tenth of the peak.
+    pub fn warmup_cosine(peak: f64, warmup: f64, total: usize) -> Schedule {
+        Schedule {
+            peak,
+            warmup: ((total as f64 * warmup).round() as usize).max(1),
+            total,
+            floor: 0.1,
+        }
+    }
+
     /// The learning rate of step `step` (from 0).
     pub fn lr(&self, step: usize) -> f64 {
         if step < self.warmup {

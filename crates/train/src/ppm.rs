@@ -349,24 +349,8 @@ pub fn train_ppm(
     let mut optimizer = AdamW::new(ppm.vars(), AdamWSettings::default())?;
     let per_step = settings.batch_size * settings.grad_accum;
     let total = train_idx.len().div_ceil(per_step) * settings.epochs;
-    let schedule = Schedule {
-        peak: settings.lr,
-        warmup: ((total as f64 * settings.warmup).round() as usize).max(1),
-        total,
-        floor: 0.1,
-    };
-    let mut report = TrainReport {
-        train_rows: train_idx.len(),
-        held_out_rows: held.len(),
-        steps: 0,
-        parameters: optimizer.parameters(),
-        tokens: 0,
-        seconds: 0.0,
-        tokens_per_second: 0.0,
-        held_out: Vec::new(),
-        train_loss: Vec::new(),
-        peak_mib: None,
-    };
+    let schedule = Schedule::warmup_cosine(settings.lr, settings.warmup, total);
+    let mut report = TrainReport::new(train_idx.len(), held.len(), optimizer.parameters());
     if !held.is_empty() {
         let accuracy = ppm.pair_accuracy(&held, settings.batch_size)?;
         progress.evaluated(0, accuracy);

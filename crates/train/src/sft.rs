@@ -183,6 +183,24 @@ pub struct TrainReport {
     pub peak_mib: Option<f64>,
 }
 
+impl TrainReport {
+    /// A report before the first step.
+    pub fn new(train_rows: usize, held_out_rows: usize, parameters: usize) -> TrainReport {
+        TrainReport {
+            train_rows,
+            held_out_rows,
+            steps: 0,
+            parameters,
+            tokens: 0,
+            seconds: 0.0,
+            tokens_per_second: 0.0,
+            held_out: Vec::new(),
+            train_loss: Vec::new(),
+            peak_mib: None,
+        }
+    }
+}
+
 /// Splits `n` rows into (train, held out) index lists, seeded; at least one
 /// row is held out when `fraction > 0` and there are two rows or more.
 pub fn split(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
@@ -283,24 +301,8 @@ pub fn train_sft(
     let per_step = settings.batch_size * settings.grad_accum;
     let steps_per_epoch = train_idx.len().div_ceil(per_step);
     let total = steps_per_epoch * settings.epochs;
-    let schedule = Schedule {
-        peak: settings.lr,
-        warmup: ((total as f64 * settings.warmup).round() as usize).max(1),
-        total,
-        floor: 0.1,
-    };
-    let mut report = TrainReport {
-        train_rows: train_idx.len(),
-        held_out_rows: held.len(),
-        steps: 0,
-        parameters: optimizer.parameters(),
-        tokens: 0,
-        seconds: 0.0,
-        tokens_per_second: 0.0,
-        held_out: Vec::new(),
-        train_loss: Vec::new(),
-        peak_mib: None,
-    };
+    let schedule = Schedule::warmup_cosine(settings.lr, settings.warmup, total);
+    let mut report = TrainReport::new(train_idx.len(), held.len(), optimizer.parameters());
     if !held.is_empty() {
         let loss = mean_loss(model, &held, settings.batch_size)?;
         progress.evaluated(0, loss);
