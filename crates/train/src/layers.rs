@@ -78,8 +78,9 @@ impl Linear {
             ys = ys.broadcast_add(bias.tensor())?;
         }
         if let Some(lora) = &self.lora {
-            let low = xs.matmul(&lora.a.as_tensor().t()?)?;
-            ys = (ys + (low.matmul(&lora.b.as_tensor().t()?)? * lora.scale)?)?;
+            // Scaled at rank width, not at the output's.
+            let low = (xs.matmul(&lora.a.as_tensor().t()?)? * lora.scale)?;
+            ys = (ys + low.matmul(&lora.b.as_tensor().t()?)?)?;
         }
         Ok(ys)
     }
