@@ -34,14 +34,14 @@ pub struct PolicyTraining {
     pub save_format: SaveFormat,
 }
 
-/// What a policy training run produced.
+/// What a training run (policy or PPM) produced.
 #[derive(Debug, Clone)]
-pub struct TrainedPolicy {
-    /// Figures of the run.
+pub struct TrainedModel {
+    /// Figures of the run (held-out metric: loss for a policy, pair accuracy for a PPM).
     pub report: TrainReport,
     /// Rows read from the data file.
     pub rows: usize,
-    /// Rows cut to the length limit.
+    /// Rows cut to the length limit (a PPM's pairs lose their prompt's start).
     pub truncated: usize,
     /// The export the data file came from, if evolve wrote it.
     pub export: Option<StoredExport>,
@@ -58,7 +58,7 @@ pub async fn train_policy(
     store: &Store,
     job: &PolicyTraining,
     progress: &mut dyn TrainProgress,
-) -> Result<TrainedPolicy> {
+) -> Result<TrainedModel> {
     let data_sha256 = sha256_file(&job.data)?;
     let export = store.export_by_sha256(&data_sha256).await?;
     let round = job
@@ -99,7 +99,7 @@ pub async fn train_policy(
         }),
     )
     .await?;
-    Ok(TrainedPolicy {
+    Ok(TrainedModel {
         report,
         rows: examples.len(),
         truncated,
@@ -180,31 +180,12 @@ pub struct PpmTraining {
     pub save_format: SaveFormat,
 }
 
-/// What a PPM training run produced.
-#[derive(Debug, Clone)]
-pub struct TrainedPpm {
-    /// Figures of the run (held-out metric: pair accuracy).
-    pub report: TrainReport,
-    /// Pairs read.
-    pub rows: usize,
-    /// Pairs whose prompt lost its start.
-    pub truncated: usize,
-    /// The export the pairs came from, if evolve wrote them.
-    pub export: Option<StoredExport>,
-    /// The PPM's row.
-    pub model_id: i64,
-    /// Its round.
-    pub round: i64,
-    /// Its backbone file (the head is beside it).
-    pub path: PathBuf,
-}
-
 /// Trains a PPM from `job.base` on `job.data`, writes it and registers it.
 pub async fn train_ppm(
     store: &Store,
     job: &PpmTraining,
     progress: &mut dyn TrainProgress,
-) -> Result<TrainedPpm> {
+) -> Result<TrainedModel> {
     let data_sha256 = sha256_file(&job.data)?;
     let export = store.export_by_sha256(&data_sha256).await?;
     let round = job
@@ -244,7 +225,7 @@ pub async fn train_ppm(
         }),
     )
     .await?;
-    Ok(TrainedPpm {
+    Ok(TrainedModel {
         report,
         rows,
         truncated,

@@ -9,7 +9,6 @@
 //! agree on which step is better.
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -22,7 +21,7 @@ use serde::Deserialize;
 use crate::model::{Method, SaveFormat, TrainModel};
 use crate::optim::{AdamW, AdamWSettings, Schedule};
 use crate::progress::TrainProgress;
-use crate::sft::{TrainReport, shuffle, split};
+use crate::sft::{TrainReport, for_each_jsonl, shuffle, split};
 
 /// A preference pair, tokenised: the shared prompt followed by each side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,20 +47,10 @@ pub fn read_pairs(
     tokenizer: &Tokenizer,
     max_len: usize,
 ) -> Result<(Vec<PairExample>, usize)> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let (mut pairs, mut cut) = (Vec::new(), 0);
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let at = || format!("{} line {}", path.display(), n + 1);
-        let line = line.with_context(at)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row: PairRow = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{}: not a pair row ({{\"prompt\", \"chosen\", \"rejected\"}})",
-                at()
-            )
-        })?;
+    let shape = "a pair row ({\"prompt\", \"chosen\", \"rejected\"})";
+    for_each_jsonl(path, shape, |at: &str, row: PairRow| {
+        let at = || at.to_owned();
         let prompt = tokenizer.encode(&row.prompt).with_context(at)?;
         let side = |text: &str| -> Result<Vec<u32>> {
             let tokens = tokenizer.encode(text).with_context(at)?;
@@ -83,7 +72,8 @@ pub fn read_pairs(
             chosen: [prompt, &chosen].concat(),
             rejected: [prompt, &rejected].concat(),
         });
-    }
+        Ok(())
+    })?;
     ensure!(!pairs.is_empty(), "{} has no pairs", path.display());
     Ok((pairs, cut))
 }

@@ -57,21 +57,11 @@ pub fn read_sft(
     template: &ChatTemplate,
     max_len: usize,
 ) -> Result<(Vec<SftExample>, usize)> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut examples = Vec::new();
     let mut truncated = 0;
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let at = || format!("{} line {}", path.display(), n + 1);
-        let line = line.with_context(at)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row: SftRow = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{}: not an SFT row ({{\"messages\": [...]}} or {{\"prompt\", \"completion\"}})",
-                at()
-            )
-        })?;
+    let shape = "an SFT row ({\"messages\": [...]} or {\"prompt\", \"completion\"})";
+    for_each_jsonl(path, shape, |at: &str, row: SftRow| {
+        let at = || at.to_owned();
         let (prompt, answer) = match row {
             SftRow::Messages { messages } => {
                 let messages: Vec<Message> = messages
@@ -113,9 +103,31 @@ pub fn read_sft(
             tokens,
             trained_from,
         });
-    }
+        Ok(())
+    })?;
     ensure!(!examples.is_empty(), "{} has no rows", path.display());
     Ok((examples, truncated))
+}
+
+/// Calls `visit` with each row of a JSONL file and its "FILE line N" label, in
+/// order; blank lines are skipped, and a line that is not `shape` is an error
+/// naming it.
+pub(crate) fn for_each_jsonl<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    shape: &str,
+    mut visit: impl FnMut(&str, T) -> Result<()>,
+) -> Result<()> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let at = format!("{} line {}", path.display(), n + 1);
+        let line = line.with_context(|| at.clone())?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row = serde_json::from_str(&line).with_context(|| format!("{at}: not {shape}"))?;
+        visit(&at, row)?;
+    }
+    Ok(())
 }
 
 /// SFT settings.

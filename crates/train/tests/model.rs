@@ -1,21 +1,11 @@
 //! The training model against the inference engine, on the default model:
 //! same logits, saved files that reload to the same logits, LoRA merged on save.
 
-use std::path::PathBuf;
-
 use candle_core::{Device, Tensor};
 use evolve_lm::{Engine, Message, WeightFormat};
 use evolve_train::{Method, SaveFormat, TrainModel};
 
-fn default_model() -> PathBuf {
-    let path = evolve_data::cache_dir().join(evolve_lm::DEFAULT_MODEL);
-    assert!(
-        path.is_file(),
-        "default model missing at {}: run scripts/fetch-model.sh",
-        path.display()
-    );
-    path
-}
+mod common;
 
 fn prompt(engine: &Engine) -> Vec<u32> {
     let mut tokens = engine
@@ -53,7 +43,7 @@ fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
 
 #[test]
 fn trains_the_engines_model_and_saves_files_that_reload_the_same() {
-    let path = default_model();
+    let path = common::default_model();
     let engine = Engine::load(&path, WeightFormat::F32, &Device::Cpu).unwrap();
     let tokens = prompt(&engine);
     let mut model = TrainModel::load(&path).unwrap();

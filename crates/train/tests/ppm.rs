@@ -2,27 +2,12 @@
 //! stay in [-1, 1], and a saved PPM scores the same after loading.
 
 use candle_core::DType;
-use evolve_lm::{Architecture, Config};
 use evolve_train::ppm::head_path;
 use evolve_train::{
     Method, PairExample, Ppm, PpmSettings, SaveFormat, Silent, TrainModel, train_ppm,
 };
 
-fn tiny() -> Config {
-    Config {
-        architecture: Architecture::Llama,
-        layers: 2,
-        hidden: 32,
-        intermediate: 64,
-        heads: 4,
-        kv_heads: 2,
-        head_dim: 8,
-        rms_eps: 1e-5,
-        rope_base: 10_000.0,
-        context_length: 64,
-        vocab: 24,
-    }
-}
+mod common;
 
 /// Prompts of random tokens; the chosen step ends in token 20 ("right"), the
 /// rejected one in token 21 ("wrong"), with the same words before it.
@@ -44,7 +29,7 @@ fn separable(n: usize) -> Vec<PairExample> {
 #[test]
 fn a_tiny_ppm_learns_a_separable_preference() {
     let pairs = separable(80);
-    let mut ppm = Ppm::new(TrainModel::random(tiny(), DType::F32, 21).unwrap()).unwrap();
+    let mut ppm = Ppm::new(TrainModel::random(common::tiny(24), DType::F32, 21).unwrap()).unwrap();
     ppm.prepare(Method::Full, 0).unwrap();
     let settings = PpmSettings {
         epochs: 6,
@@ -76,7 +61,7 @@ fn a_tiny_ppm_learns_a_separable_preference() {
 
 #[test]
 fn a_head_only_ppm_trains_just_the_head() {
-    let mut ppm = Ppm::new(TrainModel::random(tiny(), DType::F32, 22).unwrap()).unwrap();
+    let mut ppm = Ppm::new(TrainModel::random(common::tiny(24), DType::F32, 22).unwrap()).unwrap();
     ppm.prepare(Method::Frozen, 0).unwrap();
     assert_eq!(ppm.vars().len(), 2);
     let settings = PpmSettings {
@@ -94,7 +79,7 @@ fn a_head_only_ppm_trains_just_the_head() {
 
 #[test]
 fn a_saved_ppm_scores_the_same_after_loading() {
-    let path = evolve_data::cache_dir().join(evolve_lm::DEFAULT_MODEL);
+    let path = common::default_model();
     let mut ppm = Ppm::new(TrainModel::load(&path).unwrap()).unwrap();
     ppm.prepare(Method::Frozen, 0).unwrap();
     // Give the head some weights: one short training run on two pairs.

@@ -2,25 +2,11 @@
 //! a tiny model that learns a tiny set by heart.
 
 use candle_core::DType;
-use evolve_lm::{Architecture, Config, Message};
+use evolve_lm::Message;
 use evolve_train::sft::{mean_loss, split};
 use evolve_train::{Method, SftExample, SftSettings, Silent, TrainModel, read_sft, train_sft};
 
-fn tiny() -> Config {
-    Config {
-        architecture: Architecture::Llama,
-        layers: 2,
-        hidden: 32,
-        intermediate: 64,
-        heads: 4,
-        kv_heads: 2,
-        head_dim: 8,
-        rms_eps: 1e-5,
-        rope_base: 10_000.0,
-        context_length: 64,
-        vocab: 20,
-    }
-}
+mod common;
 
 #[test]
 fn a_tiny_model_learns_a_tiny_set_by_heart() {
@@ -35,7 +21,7 @@ fn a_tiny_model_learns_a_tiny_set_by_heart() {
         trained_from: 3,
     })
     .collect();
-    let mut model = TrainModel::random(tiny(), DType::F32, 11).unwrap();
+    let mut model = TrainModel::random(common::tiny(20), DType::F32, 11).unwrap();
     model.prepare(Method::Full, 0).unwrap();
     let all: Vec<&SftExample> = examples.iter().collect();
     let before = mean_loss(&model, &all, 4).unwrap();
@@ -62,7 +48,7 @@ fn lora_learns_too_and_leaves_the_base_weights_alone() {
         tokens: vec![1, 2, 3, 4, 5, 6, 7, 8],
         trained_from: 2,
     }];
-    let mut model = TrainModel::random(tiny(), DType::F32, 12).unwrap();
+    let mut model = TrainModel::random(common::tiny(20), DType::F32, 12).unwrap();
     model
         .prepare(
             Method::Lora {
@@ -101,7 +87,7 @@ fn the_held_out_split_is_seeded_and_never_empty_or_everything() {
 
 #[test]
 fn rows_are_tokenised_through_the_chat_template_with_the_answer_trained() {
-    let path = evolve_data::cache_dir().join(evolve_lm::DEFAULT_MODEL);
+    let path = common::default_model();
     let model = TrainModel::load(&path).unwrap();
     let (tokenizer, template) = model.text().unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,9 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
-use evolve_pipeline::{PolicyTraining, PpmTraining, default_lr, train_policy, train_ppm};
+use evolve_pipeline::{
+    PolicyTraining, PpmTraining, TrainedModel, default_lr, train_policy, train_ppm,
+};
 use evolve_train::{Method, PpmSettings, SaveFormat, SftSettings, TrainProgress, TrainReport};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -69,17 +71,22 @@ pub async fn policy(db: &Path, args: TrainPolicyArgs, out: Output) -> anyhow::Re
         r.held_out_rows,
         trained.truncated,
         args.max_seq_len,
-        trained
-            .export
-            .as_ref()
-            .map(|e| format!("; {} export of round {} of {}", e.kind, e.round, e.pipeline))
-            .unwrap_or_default()
+        from_export(&trained)
     );
     if let (Some(first), Some(last)) = (r.held_out.first(), r.held_out.last()) {
         println!("held-out loss      {first:.4} before, {last:.4} after (mean per answer token)");
     }
     print_figures(r);
     Ok(ExitCode::SUCCESS)
+}
+
+/// "; KIND export of round N of PIPELINE" when the data came from an export.
+fn from_export(trained: &TrainedModel) -> String {
+    trained
+        .export
+        .as_ref()
+        .map(|e| format!("; {} export of round {} of {}", e.kind, e.round, e.pipeline))
+        .unwrap_or_default()
 }
 
 fn print_figures(r: &TrainReport) {
@@ -165,11 +172,7 @@ pub async fn ppm(db: &Path, args: TrainPpmArgs, out: Output) -> anyhow::Result<E
         r.train_rows,
         r.held_out_rows,
         trained.truncated,
-        trained
-            .export
-            .as_ref()
-            .map(|e| format!("; {} export of round {} of {}", e.kind, e.round, e.pipeline))
-            .unwrap_or_default()
+        from_export(&trained)
     );
     if let (Some(first), Some(last)) = (r.held_out.first(), r.held_out.last()) {
         println!(
