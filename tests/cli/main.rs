@@ -2,6 +2,7 @@
 
 mod util;
 
+mod eval;
 mod export;
 mod generate;
 mod grade;

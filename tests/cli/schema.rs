@@ -11,6 +11,7 @@ fn init_creates_a_wal_database_with_the_schema() {
     assert_eq!(
         names,
         [
+            "calibrations",
             "datasets",
             "evaluation_results",
             "evaluations",

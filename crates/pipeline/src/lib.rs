@@ -8,6 +8,10 @@
 pub use crate::config::{
     BUILTIN, Example, FormatPrompts, PipelineConfig, SandboxSettings, SearchSettings, StepFormat,
 };
+pub use crate::eval_phase::{
+    CalibrationJob, EvalJob, EvalProgress, EvalSummary, QuestionReport, TestTime,
+    calibration_strategies, run_calibration, run_eval,
+};
 pub use crate::policy::{EnginePolicy, PolicyStats};
 pub use crate::ppm_scorer::PpmScorer;
 pub use crate::search_phase::{
@@ -19,6 +23,7 @@ pub use crate::train_phase::{
 };
 
 mod config;
+mod eval_phase;
 mod policy;
 mod ppm_scorer;
 mod search_phase;

@@ -128,7 +128,30 @@ impl Policy for EnginePolicy<'_> {
                 }
             })
             .collect();
-        let completions = self.engine.expand(&expansions, &self.params, None)?;
+        // One engine call per decoding mode; the answers go back in request order.
+        let greedy_params = SamplingParams {
+            temperature: 0.0,
+            ..self.params.clone()
+        };
+        let mut completions = vec![Vec::new(); requests.len()];
+        for greedy in [false, true] {
+            let (indices, batch): (Vec<usize>, Vec<Expansion>) = expansions
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| requests[*i].greedy == greedy)
+                .map(|(i, e)| (i, e.clone()))
+                .unzip();
+            if batch.is_empty() {
+                continue;
+            }
+            let params = if greedy { &greedy_params } else { &self.params };
+            for (i, done) in indices
+                .into_iter()
+                .zip(self.engine.expand(&batch, params, None)?)
+            {
+                completions[i] = done;
+            }
+        }
         let proposals = completions
             .into_iter()
             .map(|candidates| {

@@ -236,6 +236,7 @@ pub async fn run_search(
         seed: settings.seed,
         trees_in_flight: settings.trees_in_flight,
         max_seconds: settings.max_seconds_per_tree,
+        score_leaves: false,
     };
     let handle = tokio::runtime::Handle::current();
     let mut storing = Storing {

@@ -250,7 +250,7 @@ fn absolute(path: &Path) -> String {
 /// The default learning rate of a method: LoRA adapters take larger steps.
 pub fn default_lr(method: Method) -> f64 {
     match method {
-        Method::Lora { .. } => 2e-4,
+        Method::Lora { .. } => 1e-3,
         _ => 2e-5,
     }
 }

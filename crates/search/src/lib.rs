@@ -10,7 +10,7 @@
 #![deny(missing_docs)]
 
 pub use crate::error::{BoxError, Error, Result};
-pub use crate::mcts::{Config, FinishedTree, Mcts, Observer, SearchProblem, TreeStatus};
+pub use crate::mcts::{Config, FinishedTree, Mcts, Observer, SearchProblem, TreeStatus, mix};
 pub use crate::seams::{
     End, Policy, Proposal, Request, ScoreInput, StepInput, StepScorer, StepVerifier, Verdict,
 };

@@ -32,6 +32,9 @@ pub struct Config {
     pub trees_in_flight: usize,
     /// Wall-clock limit per tree; a tree past it is stored as timed out.
     pub max_seconds: Option<f64>,
+    /// Value leaves by the scorer's score instead of the gold answer (test
+    /// time, where there is none); needs a scorer.
+    pub score_leaves: bool,
 }
 
 impl Default for Config {
@@ -46,6 +49,7 @@ impl Default for Config {
             seed: 0,
             trees_in_flight: 4,
             max_seconds: None,
+            score_leaves: false,
         }
     }
 }
@@ -188,6 +192,7 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
                     .expect("a leaf waiting for expansion keeps its state"),
                 candidates: config.candidates,
                 seed: mix(&[config.seed, t.problem.key, t.expanding as u64]),
+                greedy: false,
             })
             .collect();
         let proposals = self.policy.propose(&requests).map_err(Error::Policy)?;
@@ -260,6 +265,28 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
                 .collect()
         };
 
+        // Scores first: at test time a leaf's value is its score.
+        if let Some(scorer) = self.scorer.as_deref_mut() {
+            let scores = {
+                let inputs: Vec<ScoreInput<'_>> = new_children
+                    .iter()
+                    .map(|&(index, child, _)| {
+                        let tree = &live[index].tree;
+                        ScoreInput {
+                            question: &tree.question,
+                            steps: tree.path(child)[1..]
+                                .iter()
+                                .map(|&id| tree.node(id).text.as_str())
+                                .collect(),
+                        }
+                    })
+                    .collect();
+                scorer.score(&inputs).map_err(Error::Scorer)?
+            };
+            for (&(index, child, _), score) in new_children.iter().zip(scores) {
+                live[index].tree.node_mut(child).prior = Some(score);
+            }
+        }
         for (&(index, child, end), verdict) in new_children.iter().zip(verdicts) {
             let tree = &mut live[index];
             let gold = &tree.problem.gold;
@@ -289,7 +316,7 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
                         .is_some_and(|answer| self.verifier.grade(answer, gold)),
                 );
                 node.answer = verdict.answer;
-                let reward = node.reward();
+                let reward = leaf_reward(config.score_leaves, node);
                 tree.tree.drop_state(child);
                 // Every leaf is graded and its reward back-propagated as soon
                 // as it exists, whether or not a rollout goes through it.
@@ -303,27 +330,6 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
             }
         }
 
-        if let Some(scorer) = self.scorer.as_deref_mut() {
-            let scores = {
-                let inputs: Vec<ScoreInput<'_>> = new_children
-                    .iter()
-                    .map(|&(index, child, _)| {
-                        let tree = &live[index].tree;
-                        ScoreInput {
-                            question: &tree.question,
-                            steps: tree.path(child)[1..]
-                                .iter()
-                                .map(|&id| tree.node(id).text.as_str())
-                                .collect(),
-                        }
-                    })
-                    .collect();
-                scorer.score(&inputs).map_err(Error::Scorer)?
-            };
-            for (&(index, child, _), score) in new_children.iter().zip(scores) {
-                live[index].tree.node_mut(child).prior = Some(score);
-            }
-        }
         Ok(())
     }
 
@@ -345,7 +351,7 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
             let node = live.tree.node(at);
             if node.terminal {
                 if !evaluated {
-                    let reward = node.reward();
+                    let reward = leaf_reward(self.config.score_leaves, node);
                     live.tree.backpropagate(at, reward);
                 }
                 live.rollouts += 1;
@@ -377,6 +383,15 @@ impl<P: Policy, V: StepVerifier> Mcts<'_, P, V> {
     }
 }
 
+/// A leaf's value: its score at test time, else +1 correct / -1 not.
+fn leaf_reward(score_leaves: bool, node: &crate::tree::Node) -> f64 {
+    if score_leaves {
+        node.prior.unwrap_or(-1.0)
+    } else {
+        node.reward()
+    }
+}
+
 fn finish<S>(mut live: Live<S>, observer: &mut dyn Observer<S>) -> Result<()> {
     live.tree.drop_states();
     observer
@@ -397,7 +412,8 @@ fn finish<S>(mut live: Live<S>, observer: &mut dyn Observer<S>) -> Result<()> {
 }
 
 /// SplitMix64 over several words: a seed per (run, problem, node).
-fn mix(words: &[u64]) -> u64 {
+/// A well-mixed seed from several words (splitmix64 over each in turn).
+pub fn mix(words: &[u64]) -> u64 {
     let mut h = 0x9e37_79b9_7f4a_7c15u64;
     for &w in words {
         h ^= w;

@@ -25,6 +25,8 @@ pub struct Request<'a, S> {
     /// Seed for this expansion, derived from the run seed, the problem and the
     /// node, so results do not depend on which other trees share the batch.
     pub seed: u64,
+    /// Take the most likely token at every position instead of sampling.
+    pub greedy: bool,
 }
 
 /// One candidate next step.

@@ -14,6 +14,7 @@ pub use crate::datasets::{
 };
 pub use crate::db::{SCHEMA_VERSION, Store};
 pub use crate::error::{Error, Result};
+pub use crate::evaluations::{EvaluationSummary, NewEvaluation, NewResult};
 pub use crate::exports::{NewExport, StoredExport, StoredModel, Training};
 pub use crate::query::{Cell, Rows};
 pub use crate::trees::{NewModel, NewNode, NewTree, Round, StoredNode, StoredTree, TreeSummary};
@@ -21,6 +22,7 @@ pub use crate::trees::{NewModel, NewNode, NewTree, Round, StoredNode, StoredTree
 mod datasets;
 mod db;
 mod error;
+mod evaluations;
 mod exports;
 mod query;
 mod trees;

@@ -105,7 +105,16 @@ pub fn run_sft(path: &Path, method: Method, shape: TrainBenchShape) -> Result<Tr
 pub fn describe(method: Method) -> String {
     match method {
         Method::Full => "full".into(),
-        Method::Lora { rank, alpha } => format!("LoRA r{rank} (alpha {alpha})"),
+        Method::Lora {
+            rank,
+            alpha,
+            layers: 0,
+        } => format!("LoRA r{rank} (alpha {alpha})"),
+        Method::Lora {
+            rank,
+            alpha,
+            layers,
+        } => format!("LoRA r{rank} (alpha {alpha}) on the top {layers} blocks"),
         Method::TopLayers { layers } => format!("top {layers} layers"),
         Method::Frozen => "head only".into(),
     }

@@ -20,12 +20,15 @@ use crate::{fused, ops};
 pub enum Method {
     /// Every weight.
     Full,
-    /// LoRA adapters of `rank` on every linear layer of every block; the rest frozen.
+    /// LoRA adapters of `rank` on every linear layer of the last `layers`
+    /// blocks; the rest frozen. Backward stops at the lowest adapted block.
     Lora {
         /// Adapter rank.
         rank: usize,
         /// Scale numerator: updates are scaled by `alpha / rank`.
         alpha: f64,
+        /// How many blocks carry adapters, counted from the output; 0: all.
+        layers: usize,
     },
     /// Only the last `layers` blocks and the final norm.
     TopLayers {
@@ -289,7 +292,13 @@ impl TrainModel {
                     bias.set_trainable(trainable)?;
                 }
                 linear.lora = None;
-                if let Method::Lora { rank, alpha } = method {
+                if let Method::Lora {
+                    rank,
+                    alpha,
+                    layers: top,
+                } = method
+                    && (top == 0 || i + top >= layers)
+                {
                     linear.add_lora(
                         rank,
                         alpha,

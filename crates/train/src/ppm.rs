@@ -354,7 +354,9 @@ pub fn train_ppm(
         let (mut epoch_loss, mut epoch_pairs) = (0.0, 0);
         for step_rows in order.chunks(per_step) {
             let started = Instant::now();
-            let rows: Vec<&PairExample> = step_rows.iter().map(|&i| &pairs[i]).collect();
+            let mut rows: Vec<&PairExample> = step_rows.iter().map(|&i| &pairs[i]).collect();
+            // Like lengths in a micro-batch pad least; the step's mean is the same.
+            rows.sort_by_key(|p| p.chosen.len().max(p.rejected.len()));
             let mut step_loss = 0.0;
             for micro in rows.chunks(settings.batch_size) {
                 let (tokens, last) = pad_pairs(micro)?;

@@ -100,6 +100,7 @@ fn lora_adapters_get_their_true_gradients_and_nothing_else_trains() {
             Method::Lora {
                 rank: 2,
                 alpha: 4.0,
+                layers: 0,
             },
             9,
         )

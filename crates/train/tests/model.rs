@@ -67,6 +67,7 @@ fn trains_the_engines_model_and_saves_files_that_reload_the_same() {
             Method::Lora {
                 rank: 4,
                 alpha: 8.0,
+                layers: 0,
             },
             1,
         )

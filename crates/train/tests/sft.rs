@@ -54,6 +54,7 @@ fn lora_learns_too_and_leaves_the_base_weights_alone() {
             Method::Lora {
                 rank: 4,
                 alpha: 8.0,
+                layers: 0,
             },
             3,
         )

@@ -180,10 +180,13 @@ pub fn train(args: BenchTrainArgs) -> anyhow::Result<ExitCode> {
     if !args.no_full {
         methods.push(Method::Full);
     }
-    methods.extend(args.lora_rank.iter().map(|&rank| Method::Lora {
-        rank,
-        alpha: 2.0 * rank as f64,
-    }));
+    for &layers in &args.lora_layers {
+        methods.extend(args.lora_rank.iter().map(|&rank| Method::Lora {
+            rank,
+            alpha: 2.0 * rank as f64,
+            layers,
+        }));
+    }
     println!(
         "policy SFT steps on {}: {} sequences x {} tokens per step, {} steps after a warm-up",
         path.display(),

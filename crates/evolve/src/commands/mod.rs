@@ -9,12 +9,15 @@ use crate::cli::{BenchCommand, Cli, Command, DataCommand, PpmCommand, TrainComma
 
 mod bench;
 mod data;
+mod eval;
 mod export;
 mod generate;
 mod grade;
 mod init;
 mod ppm;
+mod report;
 mod search;
+mod solve;
 mod sql;
 mod train;
 mod tree;
@@ -37,6 +40,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(TrainCommand::Policy(args)) => train::policy(&cli.db, args, out).await,
         Command::Train(TrainCommand::Ppm(args)) => train::ppm(&cli.db, args, out).await,
         Command::Ppm(PpmCommand::Score(args)) => ppm::score(args, out),
+        Command::Solve(args) => solve::run(args, out),
+        Command::Eval(args) => eval::run(&cli.db, args, out).await,
+        Command::Report(args) => report::run(&cli.db, args, out).await,
         Command::Bench(BenchCommand::Lm(args)) => bench::lm(args),
         Command::Bench(BenchCommand::Export(args)) => bench::export(args).await,
         Command::Bench(BenchCommand::Train(args)) => bench::train(args),

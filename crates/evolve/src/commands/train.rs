@@ -20,6 +20,7 @@ pub async fn policy(db: &Path, args: TrainPolicyArgs, out: Output) -> anyhow::Re
         TrainMethod::Lora => Method::Lora {
             rank: args.lora_rank,
             alpha: args.lora_alpha.unwrap_or(2.0 * args.lora_rank as f64),
+            layers: args.lora_layers,
         },
         TrainMethod::Full => Method::Full,
     };
@@ -121,6 +122,7 @@ pub async fn ppm(db: &Path, args: TrainPpmArgs, out: Output) -> anyhow::Result<E
         PpmMethod::Lora => Method::Lora {
             rank: args.lora_rank,
             alpha: 2.0 * args.lora_rank as f64,
+            layers: 0,
         },
         PpmMethod::Full => Method::Full,
     };
