@@ -395,7 +395,7 @@ pub fn calibration_strategies(budget: usize) -> Vec<Strategy> {
     .iter()
     .map(|s| s.parse().expect("a valid name"))
     .collect();
-    if budget % 4 == 0 {
+    if budget.is_multiple_of(4) {
         strategies.push(format!("beam@{}x4", budget / 4).parse().expect("valid"));
         if budget >= 8 {
             strategies.push(format!("dvts@{budget}x4").parse().expect("valid"));

@@ -57,10 +57,11 @@ pub async fn run(db: &Path, args: EvalArgs, out: Output) -> anyhow::Result<ExitC
         .iter()
         .map(|s| parse_strategy(s))
         .collect::<anyhow::Result<_>>()?;
-    if let Some(s) = strategies.iter().find(|s| s.needs_scorer()) {
-        if args.test_time.ppm.is_none() && !args.calibrate {
-            anyhow::bail!("{s} scores steps: give it a PPM with --ppm");
-        }
+    if let Some(s) = strategies.iter().find(|s| s.needs_scorer())
+        && args.test_time.ppm.is_none()
+        && !args.calibrate
+    {
+        anyhow::bail!("{s} scores steps: give it a PPM with --ppm");
     }
     let store = open(db).await?;
     let (pipeline, engine) = set_up(&args.test_time)?;
