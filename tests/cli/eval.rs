@@ -211,12 +211,26 @@ fn ppm_strategies_calibration_and_auto_run_with_a_trained_ppm() {
     ];
     args.extend(small);
     env.run(&args).ok();
-    let runs = env.sql("SELECT strategy, questions, ppm_id FROM evaluations ORDER BY id");
+    let runs = env.sql("SELECT strategy, questions, ppm_id FROM evaluations ORDER BY id LIMIT 4");
     assert_eq!(runs.len(), 4, "{runs:?}");
     for r in &runs {
         assert_eq!(r["questions"], 2, "{r}");
         assert!(r["ppm_id"].is_number());
     }
+    // A strategy that scores nothing is not tied to the PPM.
+    let mut greedy = vec![
+        "eval",
+        "--dataset",
+        "mawps-multiarith",
+        "--strategy",
+        "greedy",
+    ];
+    greedy.extend(small);
+    env.run(&greedy).ok();
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM evaluations WHERE strategy = 'greedy' AND ppm_id IS NULL"),
+        1
+    );
     // bon scored every candidate's steps.
     let detail: serde_json::Value = serde_json::from_str(
         env.sql("SELECT detail FROM evaluation_results LIMIT 1")[0]["detail"]
@@ -301,4 +315,32 @@ fn solve_answers_one_question_and_shows_its_candidates() {
     let outcome: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(outcome["strategy"], "greedy");
     assert_eq!(outcome["candidates"].as_array().unwrap().len(), 1);
+
+    // The benchmark prints each strategy's throughput and k samples' cost
+    // against k single decodes.
+    env.import_fixture("mawps.jsonl", "mawps");
+    let bench = env
+        .run(&[
+            "bench",
+            "strategies",
+            "--dataset",
+            "mawps",
+            "--questions",
+            "1",
+            "--strategy",
+            "maj@2",
+            "--max-depth",
+            "3",
+            "--max-step-tokens",
+            "32",
+        ])
+        .ok();
+    let row = bench
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("maj@2 "))
+        .unwrap_or_else(|| panic!("{}", bench.stdout));
+    let ratio: f64 = row.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(ratio > 0.0, "{row}");
+    assert!(bench.stdout.contains("maj@1 "), "{}", bench.stdout);
 }

@@ -625,6 +625,27 @@ pub enum BenchCommand {
     Export(BenchExportArgs),
     /// Training throughput and peak memory of each method (full, LoRA) on a real model.
     Train(BenchTrainArgs),
+    /// Test-time strategies on a dataset's first questions: tokens/s, tokens and policy calls
+    /// per question, and what k samples cost against k single decodes.
+    Strategies(BenchStrategiesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchStrategiesArgs {
+    /// The dataset whose first questions are solved (imported with `evolve data import`).
+    #[arg(long, default_value = "mawps-multiarith")]
+    pub dataset: String,
+
+    /// Questions per strategy.
+    #[arg(long, default_value_t = 5)]
+    pub questions: usize,
+
+    /// Strategies to measure; maj@1 (one sampled decode) is added as the baseline.
+    #[arg(long, value_delimiter = ',', default_value = "greedy,maj@8")]
+    pub strategy: Vec<String>,
+
+    #[command(flatten)]
+    pub test_time: TestTimeArgs,
 }
 
 #[derive(Debug, Args)]

@@ -239,7 +239,9 @@ pub async fn run_eval(
     if job.strategy.needs_scorer() && job.ppm.is_none() {
         bail!("{} scores steps: give it a PPM with --ppm", job.strategy);
     }
-    let models = register(store, engine, job.ppm.as_deref()).await?;
+    // A strategy that scores nothing neither loads the PPM nor is keyed by it.
+    let ppm = job.ppm.as_deref().filter(|_| job.strategy.needs_scorer());
+    let models = register(store, engine, ppm).await?;
     let table = match (job.strategy, models.ppm_id) {
         (Strategy::Auto { .. }, Some(ppm_id)) => {
             let json = store
@@ -271,7 +273,7 @@ pub async fn run_eval(
     let run_key = format!("{:x}", Sha256::digest(settings.to_string().as_bytes()));
     let mut config = settings.clone();
     config["policy"] = engine.path().display().to_string().into();
-    if let Some(ppm) = &job.ppm {
+    if let Some(ppm) = ppm {
         config["ppm"] = ppm.display().to_string().into();
     }
     let evaluation_id = store
@@ -295,7 +297,7 @@ pub async fn run_eval(
         .partition(|p| !p.gold_answer.trim().is_empty());
     progress.start(todo.len(), already.len());
 
-    let mut test_time = TestTime::new(engine, pipeline, job.ppm.as_deref())?;
+    let mut test_time = TestTime::new(engine, pipeline, ppm)?;
     let (mut tokens, mut generation_seconds) = (0usize, 0.0f64);
     for problem in &todo {
         let outcome = tokio::task::block_in_place(|| {

@@ -8,6 +8,7 @@ use evolve_store::Store;
 use crate::cli::{BenchCommand, Cli, Command, DataCommand, PpmCommand, TrainCommand, TreeCommand};
 
 mod bench;
+mod bench_strategies;
 mod data;
 mod eval;
 mod export;
@@ -46,6 +47,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Lm(args)) => bench::lm(args),
         Command::Bench(BenchCommand::Export(args)) => bench::export(args).await,
         Command::Bench(BenchCommand::Train(args)) => bench::train(args),
+        Command::Bench(BenchCommand::Strategies(args)) => {
+            bench_strategies::run(&cli.db, args).await
+        }
     }
 }
 
