@@ -63,6 +63,8 @@ struct Chart {
     log_x: bool,
     /// Whole-number x ticks (rounds).
     integer_x: bool,
+    /// Where the legend goes: where the points are least likely to be.
+    legend: SeriesLabelPosition,
 }
 
 impl Chart {
@@ -83,6 +85,16 @@ impl Chart {
         }
     }
 
+    /// 0 to a little above the best accuracy, in tens: low accuracies stay legible.
+    fn y_top(&self) -> f64 {
+        let best = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .fold(0.0, f64::max);
+        ((best + 5.0) / 10.0).ceil().clamp(1.0, 10.0) * 10.0
+    }
+
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
         DB::ErrorType: 'static,
@@ -92,6 +104,7 @@ impl Chart {
         };
         root.fill(&WHITE).map_err(fail)?;
         let (x0, x1) = self.x_range();
+        let y1 = self.y_top();
         let mut builder = ChartBuilder::on(root);
         builder
             .caption(&self.title, ("sans-serif", 24))
@@ -105,6 +118,8 @@ impl Chart {
                 let mut mesh = chart.configure_mesh();
                 mesh.x_desc(&self.x_label)
                     .y_desc(&self.y_label)
+                    .x_labels(6)
+                    .y_label_formatter(&|y| format!("{y:.0}"))
                     .label_style(("sans-serif", 16))
                     .axis_desc_style(("sans-serif", 18));
                 if self.integer_x {
@@ -115,6 +130,8 @@ impl Chart {
                             String::new()
                         }
                     });
+                } else {
+                    mesh.x_label_formatter(&|x| format!("{x:.0}"));
                 }
                 mesh.draw().map_err(fail)?;
                 for (i, series) in self.series.iter().enumerate() {
@@ -137,7 +154,7 @@ impl Chart {
                 }
                 chart
                     .configure_series_labels()
-                    .position(SeriesLabelPosition::LowerRight)
+                    .position(self.legend.clone())
                     .label_font(("sans-serif", 16))
                     .background_style(WHITE.mix(0.8))
                     .border_style(BLACK)
@@ -148,15 +165,11 @@ impl Chart {
         if self.log_x {
             body!(
                 builder
-                    .build_cartesian_2d((x0..x1).log_scale(), 0f64..100f64)
+                    .build_cartesian_2d((x0..x1).log_scale(), 0f64..y1)
                     .map_err(fail)?
             );
         } else {
-            body!(
-                builder
-                    .build_cartesian_2d(x0..x1, 0f64..100f64)
-                    .map_err(fail)?
-            );
+            body!(builder.build_cartesian_2d(x0..x1, 0f64..y1).map_err(fail)?);
         }
         Ok(())
     }
@@ -196,6 +209,8 @@ pub fn plot_accuracy_by_round(
             series,
             log_x: false,
             integer_x: true,
+            // Accuracy should rise round over round: the lower right stays clear.
+            legend: SeriesLabelPosition::LowerRight,
         },
     )
 }
@@ -243,6 +258,8 @@ pub fn plot_accuracy_vs_compute(
             series,
             log_x: true,
             integer_x: false,
+            // More compute should buy accuracy: the upper left stays clear.
+            legend: SeriesLabelPosition::UpperLeft,
         },
     )
 }
