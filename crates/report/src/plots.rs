@@ -182,23 +182,13 @@ pub fn plot_accuracy_by_round(
     dataset: &str,
     stem: &Path,
 ) -> Result<Vec<PathBuf>> {
-    let mut series: Vec<Series> = Vec::new();
-    for row in rows.iter().filter(|r| r.dataset == dataset) {
-        let name = label(row);
-        let point = (row.round as f64, 100.0 * row.accuracy);
-        match series.iter_mut().find(|s| s.name == name) {
-            Some(s) => s.points.push(point),
-            None => series.push(Series {
-                name,
-                points: vec![point],
-            }),
-        }
-    }
+    let series = group(
+        rows.iter().filter(|r| r.dataset == dataset),
+        |row| row.strategy.clone(),
+        |row| (row.round as f64, 100.0 * row.accuracy),
+    );
     if series.is_empty() {
         bail!("no evaluations of {dataset} to plot");
-    }
-    for s in &mut series {
-        s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
     save(
         stem,
@@ -223,31 +213,19 @@ pub fn plot_accuracy_vs_compute(
     round: i64,
     stem: &Path,
 ) -> Result<Vec<PathBuf>> {
-    let mut series: Vec<Series> = Vec::new();
-    for row in rows
-        .iter()
-        .filter(|r| r.dataset == dataset && r.round == round)
-    {
-        let name = match &row.ppm {
+    let series = group(
+        rows.iter()
+            .filter(|r| r.dataset == dataset && r.round == round),
+        |row| match &row.ppm {
             Some(_) if row.family != "greedy" && row.family != "maj" => {
                 format!("{} (PPM)", row.family)
             }
             _ => row.family.clone(),
-        };
-        let point = (row.tokens_per_question.max(1.0), 100.0 * row.accuracy);
-        match series.iter_mut().find(|s| s.name == name) {
-            Some(s) => s.points.push(point),
-            None => series.push(Series {
-                name,
-                points: vec![point],
-            }),
-        }
-    }
+        },
+        |row| (row.tokens_per_question.max(1.0), 100.0 * row.accuracy),
+    );
     if series.is_empty() {
         bail!("no evaluations of {dataset} in round {round} to plot");
-    }
-    for s in &mut series {
-        s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
     save(
         stem,
@@ -264,6 +242,25 @@ pub fn plot_accuracy_vs_compute(
     )
 }
 
-fn label(row: &ReportRow) -> String {
-    row.strategy.clone()
+/// Rows as named series in first-seen order, each's points sorted by x.
+fn group<'a>(
+    rows: impl Iterator<Item = &'a ReportRow>,
+    name: impl Fn(&ReportRow) -> String,
+    point: impl Fn(&ReportRow) -> (f64, f64),
+) -> Vec<Series> {
+    let mut series: Vec<Series> = Vec::new();
+    for row in rows {
+        let (name, point) = (name(row), point(row));
+        match series.iter_mut().find(|s| s.name == name) {
+            Some(s) => s.points.push(point),
+            None => series.push(Series {
+                name,
+                points: vec![point],
+            }),
+        }
+    }
+    for s in &mut series {
+        s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    series
 }

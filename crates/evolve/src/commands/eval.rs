@@ -13,7 +13,7 @@ use evolve_pipeline::{
     run_calibration, run_eval,
 };
 use evolve_strategy::Strategy;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::{Output, model_path, open, weight_format};
 use crate::cli::{EvalArgs, ModelArgs, TestTimeArgs};
@@ -231,24 +231,8 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(out: Output, unit: &str) -> Progress {
-        let bar = if out.is_quiet() {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::new(0)
-        };
-        bar.set_draw_target(if out.is_quiet() {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        });
-        bar.set_style(
-            ProgressStyle::with_template(&format!(
-                "{{bar:30}} {{pos}}/{{len}} {unit}  {{msg}}  ETA {{eta}}"
-            ))
-            .expect("a valid template"),
-        );
         Progress {
-            bar,
+            bar: super::count_bar(out, unit),
             out,
             started: Instant::now(),
             todo: 0,

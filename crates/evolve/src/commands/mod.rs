@@ -74,6 +74,23 @@ impl Output {
     }
 }
 
+/// A bar on standard error counting `unit` (hidden with `--quiet`), with a
+/// message and an ETA.
+fn count_bar(out: Output, unit: &str) -> indicatif::ProgressBar {
+    if out.is_quiet() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:30}} {{pos}}/{{len}} {unit}  {{msg}}  ETA {{eta}}"
+        ))
+        .expect("a valid template"),
+    );
+    bar
+}
+
 /// Opens the existing database at `path` for reading and writing.
 async fn open(path: &std::path::Path) -> anyhow::Result<Store> {
     Store::open(path)

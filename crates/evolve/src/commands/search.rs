@@ -11,7 +11,7 @@ use evolve_pipeline::{
     PipelineConfig, SearchJob, SearchProgress, SearchSummary, TreeReport, run_search,
 };
 use evolve_store::Problem;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::{Output, model_path, open, weight_format};
 use crate::cli::SearchArgs;
@@ -89,22 +89,8 @@ struct Progress {
 
 impl Progress {
     fn new(out: Output) -> Progress {
-        let bar = if out.is_quiet() {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::new(0)
-        };
-        bar.set_draw_target(if out.is_quiet() {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        });
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} problems  {msg}  ETA {eta}")
-                .expect("a valid template"),
-        );
         Progress {
-            bar,
+            bar: super::count_bar(out, "problems"),
             out,
             started: Instant::now(),
             todo: 0,
