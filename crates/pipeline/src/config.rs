@@ -170,6 +170,22 @@ impl SandboxSettings {
     }
 }
 
+impl SearchSettings {
+    /// How the policy samples a step: these settings, stopping at the step
+    /// format's delimiter.
+    pub fn sampling(&self) -> evolve_lm::SamplingParams {
+        evolve_lm::SamplingParams {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            max_tokens: self.max_step_tokens,
+            stop: vec![crate::steps::delimiter(self.step_format).to_owned()],
+            seed: self.seed,
+            ignore_eos: false,
+        }
+    }
+}
+
 impl PipelineConfig {
     /// A built-in pipeline by name, or a TOML file by path.
     pub fn load(name_or_path: &str) -> anyhow::Result<PipelineConfig> {

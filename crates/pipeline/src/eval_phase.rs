@@ -6,18 +6,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use evolve_lm::{Engine, SamplingParams, WeightFormat};
+use evolve_lm::{Engine, WeightFormat};
 use evolve_search::StepScorer;
 use evolve_store::{EvaluationSummary, NewEvaluation, NewModel, NewResult, Problem, Store};
 use evolve_strategy::{AutoTable, CalibrationQuestion, Limits, Outcome, Solver, Strategy};
-use evolve_verify::sandbox::Sandbox;
 use sha2::{Digest, Sha256};
 
-use crate::config::{PipelineConfig, StepFormat};
+use crate::config::PipelineConfig;
 use crate::policy::EnginePolicy;
 use crate::ppm_scorer::PpmScorer;
 use crate::search_phase::sha256_file;
-use crate::steps::{StepChecker, delimiter};
+use crate::steps::StepChecker;
 
 /// The policy, step checks and PPM that strategies run on, set up as the
 /// pipeline's search sets them up (prompts, step format, sampling).
@@ -37,30 +36,14 @@ impl<'e> TestTime<'e> {
         ppm: Option<&Path>,
     ) -> anyhow::Result<TestTime<'e>> {
         let settings = &pipeline.search;
-        let format = settings.step_format;
-        let prompts = pipeline.formats.get(format).clone();
-        let checker = match format {
-            StepFormat::Text => StepChecker::text(),
-            StepFormat::Code => StepChecker::code(
-                Sandbox::new(pipeline.sandbox.limits())
-                    .context("code steps need the Python sandbox")?,
-            ),
-        };
+        let prompts = pipeline.formats.get(settings.step_format).clone();
+        let checker = StepChecker::for_pipeline(pipeline)?;
         let scorer = match ppm {
             Some(path) => Some(PpmScorer::load(path, WeightFormat::Auto, &prompts.system)?),
             None => None,
         };
-        let params = SamplingParams {
-            temperature: settings.temperature,
-            top_p: settings.top_p,
-            top_k: settings.top_k,
-            max_tokens: settings.max_step_tokens,
-            stop: vec![delimiter(format).to_owned()],
-            seed: settings.seed,
-            ignore_eos: false,
-        };
         Ok(TestTime {
-            policy: EnginePolicy::new(engine, prompts, params),
+            policy: EnginePolicy::new(engine, prompts, settings.sampling()),
             checker,
             scorer,
             limits: Limits {

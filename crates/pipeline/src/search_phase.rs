@@ -8,18 +8,17 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use evolve_lm::{Engine, SamplingParams, WeightFormat};
+use evolve_lm::{Engine, WeightFormat};
 use evolve_search::{
     BoxError, Config, FinishedTree, Mcts, Observer, SearchProblem, StepCheck, TreeStatus,
 };
 use evolve_store::{NewModel, NewNode, NewTree, Problem, Round, Store};
-use evolve_verify::sandbox::Sandbox;
 use sha2::{Digest, Sha256};
 
 use crate::config::{PipelineConfig, StepFormat};
 use crate::policy::{EnginePolicy, PolicyStats};
 use crate::ppm_scorer::PpmScorer;
-use crate::steps::{StepChecker, delimiter};
+use crate::steps::StepChecker;
 
 /// What to search.
 #[derive(Debug, Clone)]
@@ -209,23 +208,8 @@ pub async fn run_search(
         }
     }
 
-    let checker = match format {
-        StepFormat::Text => StepChecker::text(),
-        StepFormat::Code => StepChecker::code(
-            Sandbox::new(pipeline.sandbox.limits())
-                .context("code steps need the Python sandbox")?,
-        ),
-    };
-    let params = SamplingParams {
-        temperature: settings.temperature,
-        top_p: settings.top_p,
-        top_k: settings.top_k,
-        max_tokens: settings.max_step_tokens,
-        stop: vec![delimiter(format).to_owned()],
-        seed: settings.seed,
-        ignore_eos: false,
-    };
-    let mut policy = EnginePolicy::new(engine, prompts.clone(), params);
+    let checker = StepChecker::for_pipeline(pipeline)?;
+    let mut policy = EnginePolicy::new(engine, prompts.clone(), settings.sampling());
     let config = Config {
         rollouts: settings.rollouts,
         candidates: settings.candidates,

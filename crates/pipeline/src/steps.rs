@@ -25,6 +25,18 @@ pub struct StepChecker {
 }
 
 impl StepChecker {
+    /// The checker of the pipeline's step format (code steps get a sandbox
+    /// with the pipeline's limits).
+    pub fn for_pipeline(pipeline: &crate::config::PipelineConfig) -> anyhow::Result<StepChecker> {
+        Ok(match pipeline.search.step_format {
+            StepFormat::Text => StepChecker::text(),
+            StepFormat::Code => StepChecker::code(anyhow::Context::context(
+                Sandbox::new(pipeline.sandbox.limits()),
+                "code steps need the Python sandbox",
+            )?),
+        })
+    }
+
     /// A checker for text steps.
     pub fn text() -> StepChecker {
         StepChecker {

@@ -104,6 +104,18 @@ impl EvaluationSummary {
     }
 }
 
+/// Runs with their models, for [`EvaluationSummary`] (a macro, so queries
+/// stay literal strings).
+macro_rules! summaries {
+    () => {
+        "SELECT e.id, e.dataset, e.split, e.strategy, e.budget, e.questions,
+        e.correct, e.tokens, e.seconds, m.round AS model_round, m.path AS model_path,
+        p.path AS ppm_path, e.created_at
+     FROM evaluations e JOIN models m ON m.id = e.model_id
+     LEFT JOIN models p ON p.id = e.ppm_id"
+    };
+}
+
 impl Store {
     /// The id of the run with `run.run_key`, created on first use.
     pub async fn open_evaluation(&self, run: &NewEvaluation) -> Result<i64> {
@@ -193,26 +205,19 @@ impl Store {
 
     /// Every run with its totals, oldest first.
     pub async fn evaluation_summaries(&self) -> Result<Vec<EvaluationSummary>> {
-        sqlx::query_as(
-            "SELECT e.id, e.dataset, e.split, e.strategy, e.budget, e.questions, e.correct, e.tokens,
-                    e.seconds, m.round AS model_round, m.path AS model_path, p.path AS ppm_path,
-                    e.created_at
-             FROM evaluations e JOIN models m ON m.id = e.model_id
-             LEFT JOIN models p ON p.id = e.ppm_id
-             ORDER BY e.id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .context(|| "reading the evaluations".to_owned())
+        sqlx::query_as(concat!(summaries!(), " ORDER BY e.id"))
+            .fetch_all(&self.pool)
+            .await
+            .context(|| "reading the evaluations".to_owned())
     }
 
     /// The run `id`'s totals.
     pub async fn evaluation_summary(&self, id: i64) -> Result<Option<EvaluationSummary>> {
-        Ok(self
-            .evaluation_summaries()
-            .await?
-            .into_iter()
-            .find(|e| e.id == id))
+        sqlx::query_as(concat!(summaries!(), " WHERE e.id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .context(|| format!("reading evaluation {id}"))
     }
 
     /// Stores a calibration table; returns its id.

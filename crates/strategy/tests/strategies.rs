@@ -5,7 +5,9 @@ use evolve_search::{
     BoxError, End, Policy, Proposal, Request, ScoreInput, StepCheck, StepInput, StepScorer,
     StepVerifier, Verdict,
 };
-use evolve_strategy::{AutoTable, BudgetRow, CalibrationQuestion, Limits, Solver, Strategy};
+use evolve_strategy::{
+    AutoTable, BudgetRow, CalibrationQuestion, Limits, Outcome, Solver, Strategy,
+};
 
 type Script = dyn Fn(&str, usize, bool) -> String;
 
@@ -111,6 +113,21 @@ fn strategy(name: &str) -> Strategy {
     name.parse().unwrap()
 }
 
+/// Runs `name` on "q" with `policy` and the text scorer; the outcome and how
+/// many partial solutions were scored.
+fn scored_with(policy: &mut Scripted, name: &str) -> (Outcome, usize) {
+    let mut scorer = TextScores { scored: 0 };
+    let outcome = Solver::new(policy, &Rules)
+        .with_scorer(Some(&mut scorer))
+        .solve(&strategy(name), "q", 1)
+        .unwrap();
+    (outcome, scorer.scored)
+}
+
+fn scored(mut policy: Scripted, name: &str) -> (Outcome, usize) {
+    scored_with(&mut policy, name)
+}
+
 /// Root candidate j of a two-step solution answers `answers[j]`; greedy answers 4.
 fn two_steps(answers: &'static [&'static str]) -> Scripted {
     Scripted::new(move |state, j, greedy| {
@@ -197,15 +214,7 @@ fn best_of_n_picks_the_best_score_or_the_weighted_vote() {
             "s-0.2 =5".into()
         }
     };
-    let run = |name: &str| {
-        let mut policy = Scripted::new(script);
-        let mut scorer = TextScores { scored: 0 };
-        let outcome = Solver::new(&mut policy, &Rules)
-            .with_scorer(Some(&mut scorer))
-            .solve(&strategy(name), "q", 1)
-            .unwrap();
-        (outcome, scorer.scored)
-    };
+    let run = |name: &str| scored(Scripted::new(script), name);
     let (best, scored) = run("bon@3");
     assert_eq!(best.answer.as_deref(), Some("3"));
     assert_eq!(
@@ -238,15 +247,7 @@ fn min_and_product_aggregate_every_step() {
             "s0.2 =2".into()
         }
     };
-    let run = |name: &str| {
-        let mut policy = Scripted::new(script);
-        let mut scorer = TextScores { scored: 0 };
-        let outcome = Solver::new(&mut policy, &Rules)
-            .with_scorer(Some(&mut scorer))
-            .solve(&strategy(name), "q", 1)
-            .unwrap();
-        (outcome, scorer.scored)
-    };
+    let run = |name: &str| scored(Scripted::new(script), name);
     // Last step: 0.1 vs 0.2.
     assert_eq!(run("bon@2").0.answer.as_deref(), Some("2"));
     // Min: 0.1 vs 0.2.
@@ -311,11 +312,7 @@ fn beam_lookahead_scores_after_greedy_steps() {
     };
     let run = |name: &str| {
         let mut policy = Scripted::new(script);
-        let mut scorer = TextScores { scored: 0 };
-        let outcome = Solver::new(&mut policy, &Rules)
-            .with_scorer(Some(&mut scorer))
-            .solve(&strategy(name), "q", 1)
-            .unwrap();
+        let (outcome, _) = scored_with(&mut policy, name);
         (outcome.answer, policy.calls)
     };
     let (answer, _) = run("beam@1x2");
