@@ -8,6 +8,7 @@ mod generate;
 mod grade;
 mod import;
 mod readme;
+mod round;
 mod schema;
 mod search;
 mod split;

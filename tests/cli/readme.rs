@@ -37,3 +37,26 @@ fn readme_example_queries_run() {
         .ok();
     assert_eq!(by_subject.json_lines().len(), 3);
 }
+
+#[test]
+fn readme_round_queries_run() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme
+        .split("## The round")
+        .nth(1)
+        .expect("README.md has a round section");
+    let block = section
+        .split("```sql")
+        .nth(1)
+        .expect("the round section has an sql block")
+        .split("```")
+        .next()
+        .unwrap();
+    let queries: Vec<&str> = block.lines().filter(|l| l.starts_with("SELECT")).collect();
+    assert_eq!(queries.len(), 4, "the round section shows four queries");
+    let env = Env::initialised();
+    for query in queries {
+        env.run(&["sql", query]).ok();
+    }
+}

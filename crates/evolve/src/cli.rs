@@ -64,6 +64,12 @@ pub enum Command {
     Eval(EvalArgs),
     /// The accuracy table by round x dataset x strategy, and plots (PNG and SVG).
     Report(ReportArgs),
+    /// Run a self-evolution round of a pipeline: search the pool, export SFT rows and
+    /// preference pairs, train the next policy and PPM, evaluate them on the held-out sets.
+    /// A rerun resumes where a crash or Ctrl-C stopped it; a finished round runs the next one.
+    Round(RoundArgs),
+    /// The rounds of each pipeline: phases, counts, models, time and accuracy so far.
+    Status(StatusArgs),
     /// Benchmarks that print their figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -895,4 +901,38 @@ pub struct SqlArgs {
     /// Cut table cells longer than this many characters (0: never).
     #[arg(long, default_value_t = 80)]
     pub max_width: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RoundArgs {
+    /// A built-in pipeline (quickstart, mawps, gsm8k, rstar-math) or a pipeline TOML file.
+    #[arg(long, default_value = "quickstart")]
+    pub pipeline: String,
+
+    /// The round to run [default: the first unfinished round, else the next one].
+    #[arg(long)]
+    pub round: Option<i64>,
+
+    /// Run this many rounds, one after another.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
+
+    /// Run a finished round again from the start (its trees are deleted; it must be the newest round).
+    #[arg(long, requires = "round")]
+    pub redo: bool,
+
+    /// Where exports, models and logs go [default: runs/PIPELINE beside the database].
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this pipeline (a built-in name, a file, or the name its rounds are stored under).
+    #[arg(long)]
+    pub pipeline: Option<String>,
+
+    /// Print the rounds as JSON lines.
+    #[arg(long)]
+    pub json: bool,
 }

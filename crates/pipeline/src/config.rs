@@ -6,9 +6,18 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::round_settings::{
+    DataSettings, EvalSettings, ExportSettings, ModelSettings, RoundSettings, TrainSettings,
+};
+
 /// The pipelines shipped in `pipelines/`, by name.
-pub const BUILTIN: &[(&str, &str)] =
-    &[("default", include_str!("../../../pipelines/default.toml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("default", include_str!("../../../pipelines/default.toml")),
+    ("quickstart", include_str!("../../../pipelines/quickstart.toml")),
+    ("mawps", include_str!("../../../pipelines/mawps.toml")),
+    ("gsm8k", include_str!("../../../pipelines/gsm8k.toml")),
+    ("rstar-math", include_str!("../../../pipelines/rstar-math.toml")),
+];
 
 /// A pipeline: search settings and the prompts of each step format.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +32,24 @@ pub struct PipelineConfig {
     /// Limits of the Python sandbox for code steps.
     #[serde(default)]
     pub sandbox: SandboxSettings,
+    /// The models the first round starts from.
+    #[serde(default)]
+    pub models: ModelSettings,
+    /// Problem pool and held-out sets of `evolve round`.
+    #[serde(default)]
+    pub data: DataSettings,
+    /// How rounds differ (PPM-augmented search, per-round search changes).
+    #[serde(default)]
+    pub round: RoundSettings,
+    /// What the export phase selects.
+    #[serde(default)]
+    pub export: ExportSettings,
+    /// Training of the next policy and PPM.
+    #[serde(default)]
+    pub train: TrainSettings,
+    /// Evaluation of each round's models.
+    #[serde(default)]
+    pub eval: EvalSettings,
 }
 
 /// How steps are written and checked.
@@ -207,28 +234,123 @@ impl PipelineConfig {
 
     /// Parses and checks a pipeline; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> anyhow::Result<PipelineConfig> {
-        let config: PipelineConfig =
-            toml::from_str(text).with_context(|| format!("parsing {origin}"))?;
+        let table = resolve_extends(text, origin, 0)?;
+        let config: PipelineConfig = table
+            .try_into()
+            .with_context(|| format!("parsing {origin}"))?;
         config
             .validate()
             .with_context(|| format!("checking {origin}"))?;
         Ok(config)
     }
 
-    /// Rejects settings the search cannot run with.
+    /// Rejects settings the search cannot run with, in `[search]` and in each
+    /// round's changes to it.
     pub fn validate(&self) -> anyhow::Result<()> {
-        let s = &self.search;
-        if s.rollouts == 0 || s.candidates == 0 || s.max_depth == 0 || s.trees_in_flight == 0 {
-            bail!("rollouts, candidates, max_depth and trees_in_flight must be at least 1");
+        validate_search(&self.search)?;
+        validate_search(&self.round.first_search.apply(&self.search))
+            .context("with [round.first_search]")?;
+        validate_search(&self.round.later_search.apply(&self.search))
+            .context("with [round.later_search]")
+    }
+
+    /// The search settings of round `number`: `[search]` with the changes of
+    /// `[round.first_search]` (round 1) or `[round.later_search]`.
+    pub fn search_for_round(&self, number: i64) -> SearchSettings {
+        if number <= 1 {
+            self.round.first_search.apply(&self.search)
+        } else {
+            self.round.later_search.apply(&self.search)
         }
-        if s.max_step_tokens == 0 || s.max_path_tokens == 0 {
-            bail!("max_step_tokens and max_path_tokens must be at least 1");
+    }
+
+    /// Rejects a pipeline `evolve round` cannot run: no pool, nothing to
+    /// measure on, unknown strategies or training methods.
+    pub fn validate_round(&self) -> anyhow::Result<()> {
+        if self.data.pool.is_empty() {
+            bail!("[data] pool is empty: name the datasets whose problems the round searches");
         }
-        let valid = s.c >= 0.0 && s.temperature >= 0.0 && s.top_p > 0.0 && s.top_p <= 1.0;
-        if !valid {
-            bail!("c and temperature must be >= 0 and top_p in (0, 1]");
+        if self.data.pool_limit == Some(0) {
+            bail!("[data] pool_limit is 0: the pool would be empty");
+        }
+        if self.eval_datasets().is_empty() {
+            bail!("no held-out set: name the datasets to evaluate on in [data] held_out");
+        }
+        if self.eval.strategies.is_empty() {
+            bail!("[eval] strategies is empty");
+        }
+        for name in &self.eval.strategies {
+            name.parse::<evolve_strategy::Strategy>()
+                .map_err(|e| anyhow::anyhow!("[eval] strategies: {e}"))?;
+        }
+        self.train.policy.method()?;
+        self.train.ppm.method()?;
+        if self.train.policy.epochs == 0 || self.train.ppm.epochs == 0 {
+            bail!("[train] epochs must be at least 1");
         }
         Ok(())
+    }
+
+    /// The datasets each round is evaluated on.
+    pub fn eval_datasets(&self) -> &[String] {
+        if self.eval.datasets.is_empty() {
+            &self.data.held_out
+        } else {
+            &self.eval.datasets
+        }
+    }
+}
+
+fn validate_search(s: &SearchSettings) -> anyhow::Result<()> {
+    if s.rollouts == 0 || s.candidates == 0 || s.max_depth == 0 || s.trees_in_flight == 0 {
+        bail!("rollouts, candidates, max_depth and trees_in_flight must be at least 1");
+    }
+    if s.max_step_tokens == 0 || s.max_path_tokens == 0 {
+        bail!("max_step_tokens and max_path_tokens must be at least 1");
+    }
+    let valid = s.c >= 0.0 && s.temperature >= 0.0 && s.top_p > 0.0 && s.top_p <= 1.0;
+    if !valid {
+        bail!("c and temperature must be >= 0 and top_p in (0, 1]");
+    }
+    Ok(())
+}
+
+/// The file's table with `extends = "NAME"` resolved: the named built-in
+/// pipeline's table with this file's values merged over it (tables key by key,
+/// anything else replaced).
+fn resolve_extends(text: &str, origin: &str, depth: usize) -> anyhow::Result<toml::Table> {
+    let mut table: toml::Table = text
+        .parse()
+        .with_context(|| format!("parsing {origin}"))?;
+    let Some(base) = table.remove("extends") else {
+        return Ok(table);
+    };
+    let Some(base) = base.as_str() else {
+        bail!("{origin}: extends must name a built-in pipeline");
+    };
+    let Some((_, base_text)) = BUILTIN.iter().find(|(name, _)| *name == base) else {
+        let names: Vec<&str> = BUILTIN.iter().map(|(name, _)| *name).collect();
+        bail!(
+            "{origin}: extends {base:?}, which is not a built-in pipeline ({})",
+            names.join(", ")
+        );
+    };
+    if depth > 8 {
+        bail!("{origin}: extends goes more than 8 pipelines deep");
+    }
+    let mut merged = resolve_extends(base_text, &format!("built-in pipeline {base}"), depth + 1)?;
+    merge(&mut merged, table);
+    Ok(merged)
+}
+
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
     }
 }
 

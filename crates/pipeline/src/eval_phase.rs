@@ -282,7 +282,11 @@ pub async fn run_eval(
 
     let mut test_time = TestTime::new(engine, pipeline, ppm)?;
     let (mut tokens, mut generation_seconds) = (0usize, 0.0f64);
+    let mut graded = 0;
     for problem in &todo {
+        if crate::interrupt::stop_requested() {
+            break;
+        }
         let outcome = tokio::task::block_in_place(|| {
             test_time.solve(
                 &job.strategy,
@@ -322,6 +326,7 @@ pub async fn run_eval(
                 detail: detail.to_string(),
             })
             .await?;
+        graded += 1;
         progress.question(&QuestionReport {
             problem_id: problem.id,
             strategy: outcome.strategy.clone(),
@@ -337,7 +342,7 @@ pub async fn run_eval(
         .context("the evaluation just written")?;
     Ok(EvalSummary {
         totals,
-        graded: todo.len(),
+        graded,
         already: already.len(),
         skipped: no_gold.len(),
         tokens_per_second: if generation_seconds > 0.0 {

@@ -130,31 +130,18 @@ pub async fn run_search(
     let format = settings.step_format;
     let prompts = pipeline.formats.get(format).clone();
 
-    let model_sha = sha256_file(engine.path())?;
-    let mut round_config = serde_json::json!({
-        "search": settings,
-        "prompts": prompts,
-        "model_sha256": model_sha,
-    });
-    if format == StepFormat::Code {
-        round_config["sandbox"] = serde_json::to_value(&pipeline.sandbox)?;
-    }
-    let mut scorer = match &job.ppm {
-        Some(path) => {
-            round_config["ppm_sha256"] = sha256_file(path)?.into();
-            Some(PpmScorer::load(path, WeightFormat::Auto, &prompts.system)?)
-        }
-        None => None,
-    };
-    let round = open_round(
+    let round = open_search_round(
         store,
-        engine,
         pipeline,
         job.round,
-        &round_config,
-        &model_sha,
+        engine.path(),
+        job.ppm.as_deref(),
     )
     .await?;
+    let mut scorer = match &job.ppm {
+        Some(path) => Some(PpmScorer::load(path, WeightFormat::Auto, &prompts.system)?),
+        None => None,
+    };
 
     let problems = store.problems(&job.dataset, None).await?;
     let split = match &job.split {
@@ -242,7 +229,13 @@ pub async fn run_search(
                 .map(|s| s as &mut dyn evolve_search::StepScorer),
             config,
         }
-        .run(searchable, &mut storing)
+        // A stop request ends the queue: the trees in flight finish and are stored.
+        .run(
+            searchable
+                .into_iter()
+                .take_while(|_| !crate::interrupt::stop_requested()),
+            &mut storing,
+        )
     })?;
     summary.policy = policy.stats;
     if let Some(scorer) = &scorer {
@@ -336,11 +329,51 @@ impl<S> Observer<S> for Storing<'_> {
     }
 }
 
+/// The settings a round's trees are grown with, as `rounds.config` holds
+/// them: search settings, prompts, the policy's hash and the PPM's.
+pub fn search_round_config(
+    pipeline: &PipelineConfig,
+    policy: &Path,
+    ppm: Option<&Path>,
+) -> anyhow::Result<serde_json::Value> {
+    let settings = &pipeline.search;
+    let mut config = serde_json::json!({
+        "search": settings,
+        "prompts": pipeline.formats.get(settings.step_format),
+        "model_sha256": sha256_file(policy)?,
+    });
+    if settings.step_format == StepFormat::Code {
+        config["sandbox"] = serde_json::to_value(&pipeline.sandbox)?;
+    }
+    if let Some(ppm) = ppm {
+        config["ppm_sha256"] = sha256_file(ppm)?.into();
+    }
+    Ok(config)
+}
+
+/// Round `number` of `pipeline` for trees grown by `policy` (and `ppm`):
+/// created with [`search_round_config`], or reopened when its stored settings
+/// are the same; other settings are refused, naming what differs.
+pub async fn open_search_round(
+    store: &Store,
+    pipeline: &PipelineConfig,
+    number: i64,
+    policy: &Path,
+    ppm: Option<&Path>,
+) -> anyhow::Result<Round> {
+    let config = search_round_config(pipeline, policy, ppm)?;
+    let model_sha = config["model_sha256"]
+        .as_str()
+        .expect("a hash was just written")
+        .to_owned();
+    open_round(store, policy, pipeline, number, &config, &model_sha).await
+}
+
 /// The round to store trees in: created with `config`, or reopened when its
 /// stored settings are the same.
 async fn open_round(
     store: &Store,
-    engine: &Engine,
+    policy: &Path,
     pipeline: &PipelineConfig,
     number: i64,
     config: &serde_json::Value,
@@ -364,7 +397,7 @@ async fn open_round(
         }
         return Ok(round);
     }
-    let path = engine.path();
+    let path = policy;
     let model_id = store
         .register_model(&NewModel {
             role: "policy".into(),
@@ -381,7 +414,7 @@ async fn open_round(
 }
 
 /// Dotted paths of the keys whose values differ.
-fn differences(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Vec<String> {
+pub(crate) fn differences(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Vec<String> {
     use serde_json::Value;
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {

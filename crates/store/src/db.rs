@@ -11,7 +11,7 @@ use crate::error::{Error, Result, SqlxContext};
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
 /// Highest schema version (migration number) this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// An open evolve database.
 #[derive(Debug, Clone)]

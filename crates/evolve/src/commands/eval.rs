@@ -267,6 +267,15 @@ impl EvalProgress for Progress {
     }
 
     fn question(&mut self, report: &QuestionReport) {
+        tracing::info!(
+            problem = report.problem_id,
+            strategy = %report.strategy,
+            answer = report.answer.as_deref().unwrap_or(""),
+            correct = report.correct,
+            tokens = report.tokens,
+            seconds = report.seconds,
+            "question graded"
+        );
         self.done += 1;
         self.correct += usize::from(report.correct);
         self.tokens += report.tokens;

@@ -17,9 +17,11 @@ mod grade;
 mod init;
 mod ppm;
 mod report;
+mod round;
 mod search;
 mod solve;
 mod sql;
+mod status;
 mod train;
 mod tree;
 
@@ -44,12 +46,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Solve(args) => solve::run(args, out),
         Command::Eval(args) => eval::run(&cli.db, args, out).await,
         Command::Report(args) => report::run(&cli.db, args, out).await,
+        Command::Round(args) => round::run(&cli.db, args, out).await,
+        Command::Status(args) => status::run(&cli.db, args).await,
         Command::Bench(BenchCommand::Lm(args)) => bench::lm(args),
         Command::Bench(BenchCommand::Export(args)) => bench::export(args).await,
         Command::Bench(BenchCommand::Train(args)) => bench::train(args),
         Command::Bench(BenchCommand::Strategies(args)) => {
             bench_strategies::run(&cli.db, args).await
         }
+    }
+}
+
+/// The thread count a round's pipeline sets (`[models] threads`), read before
+/// the thread pools start.
+pub fn pipeline_threads(command: &Command) -> Option<usize> {
+    match command {
+        Command::Round(args) => evolve_pipeline::PipelineConfig::load(&args.pipeline)
+            .ok()?
+            .models
+            .threads,
+        _ => None,
     }
 }
 

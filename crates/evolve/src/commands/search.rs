@@ -77,8 +77,8 @@ fn apply_overrides(pipeline: &mut PipelineConfig, args: &SearchArgs) -> anyhow::
 }
 
 /// A progress bar on a terminal; a line per tree otherwise (logs, CI).
-struct Progress {
-    bar: ProgressBar,
+pub(super) struct Progress {
+    pub(super) bar: ProgressBar,
     out: Output,
     started: Instant,
     todo: usize,
@@ -88,7 +88,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(out: Output) -> Progress {
+    pub(super) fn new(out: Output) -> Progress {
         Progress {
             bar: super::count_bar(out, "problems"),
             out,
@@ -130,6 +130,15 @@ impl SearchProgress for Progress {
     }
 
     fn tree(&mut self, report: &TreeReport) {
+        tracing::info!(
+            problem = report.problem_id,
+            solved = report.solved,
+            nodes = report.nodes,
+            tokens = report.tokens,
+            seconds = report.seconds,
+            status = report.status,
+            "tree stored"
+        );
         self.done += 1;
         self.solved += usize::from(report.solved);
         self.bar.inc(1);
@@ -157,6 +166,7 @@ impl SearchProgress for Progress {
     }
 
     fn skipped(&mut self, problem: &Problem, reason: &str) {
+        tracing::warn!(problem = problem.id, external_id = %problem.external_id, reason, "problem skipped");
         self.bar.suspend(|| {
             self.out.status(format!(
                 "warning: skipping problem {} ({}): {reason}",

@@ -186,15 +186,15 @@ pub async fn ppm(db: &Path, args: TrainPpmArgs, out: Output) -> anyhow::Result<E
 }
 
 /// A bar with step, loss, tokens/s and ETA on a terminal; a line per epoch otherwise.
-struct Progress {
-    bar: ProgressBar,
+pub(super) struct Progress {
+    pub(super) bar: ProgressBar,
     out: Output,
     steps: usize,
     metric: &'static str,
 }
 
 impl Progress {
-    fn new(out: Output, metric: &'static str) -> Progress {
+    pub(super) fn new(out: Output, metric: &'static str) -> Progress {
         let visible = !out.is_quiet() && std::io::stderr().is_terminal();
         let bar = ProgressBar::with_draw_target(
             Some(0),
@@ -224,6 +224,10 @@ impl TrainProgress for Progress {
     }
 
     fn step(&mut self, step: usize, loss: f64, tokens_per_second: f64, lr: f64) {
+        tracing::debug!(step, loss, tokens_per_second, lr, "training step");
+        if step.is_multiple_of(10) || step == self.steps {
+            tracing::info!(step, steps = self.steps, loss, tokens_per_second, lr, "training");
+        }
         self.bar.set_position(step as u64);
         self.bar.set_message(format!(
             "loss {loss:.4}  {tokens_per_second:.0} tok/s  lr {lr:.1e}"
@@ -237,6 +241,7 @@ impl TrainProgress for Progress {
     }
 
     fn evaluated(&mut self, epoch: usize, metric: f64) {
+        tracing::info!(epoch, metric = self.metric, value = metric, "held-out");
         self.bar.suspend(|| {
             self.out.status(if epoch == 0 {
                 format!("{} before training: {metric:.4}", self.metric)

@@ -1,0 +1,224 @@
+//! `evolve round` and `evolve status` on the default model with a tiny
+//! pipeline: the three MAWPS fixture problems as the pool, the three SVAMP
+//! fixture problems held out, small search and training budgets. Two rounds
+//! end to end, a kill during search and one during training each resumed to
+//! the same counts, and configuration errors.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::Env;
+
+const TINY: &str = r#"
+extends = "default"
+name = "tiny"
+
+[search]
+rollouts = 8
+candidates = 4
+max_step_tokens = 64
+max_depth = 6
+
+[data]
+pool = ["mawps"]
+held_out = ["svamp"]
+
+[train.policy]
+epochs = 1
+# Small steps: the test is about the plumbing, and round 2 should still solve the Luke problem.
+lr = 1e-5
+batch_size = 2
+grad_accum = 1
+held_out = 0.0
+lora_rank = 4
+lora_layers = 4
+
+[train.ppm]
+epochs = 1
+batch_size = 2
+grad_accum = 1
+held_out = 0.0
+min_pairs = 1
+
+[eval]
+strategies = ["greedy"]
+limit = 2
+"#;
+
+fn tiny() -> Env {
+    let env = Env::initialised();
+    env.import_fixture("mawps.jsonl", "mawps");
+    env.import_fixture("svamp.jsonl", "svamp");
+    std::fs::write(env.path("tiny.toml"), TINY).unwrap();
+    env
+}
+
+/// What two rounds leave in the database, for comparing runs.
+fn counts(env: &Env) -> Vec<(String, i64)> {
+    [
+        ("rounds done", "SELECT COUNT(*) FROM rounds WHERE pipeline = 'tiny' AND status = 'done'"),
+        ("trees r1", "SELECT COUNT(*) FROM trees t JOIN rounds r ON r.id = t.round_id WHERE r.number = 1"),
+        ("trees r2", "SELECT COUNT(*) FROM trees t JOIN rounds r ON r.id = t.round_id WHERE r.number = 2"),
+        ("solved r1", "SELECT COUNT(*) FROM trees t JOIN rounds r ON r.id = t.round_id WHERE r.number = 1 AND t.solved = 1"),
+        ("nodes r1", "SELECT COUNT(*) FROM nodes n JOIN trees t ON t.id = n.tree_id JOIN rounds r ON r.id = t.round_id WHERE r.number = 1"),
+        ("sft rows r1", "SELECT rows FROM exports e JOIN rounds r ON r.id = e.round_id WHERE r.number = 1 AND kind = 'sft' ORDER BY e.id DESC LIMIT 1"),
+        ("pair rows r1", "SELECT rows FROM exports e JOIN rounds r ON r.id = e.round_id WHERE r.number = 1 AND kind = 'pairs' ORDER BY e.id DESC LIMIT 1"),
+        ("policies", "SELECT COUNT(*) FROM models WHERE role = 'policy'"),
+        ("ppms", "SELECT COUNT(*) FROM models WHERE role = 'ppm'"),
+        ("evaluations", "SELECT COUNT(*) FROM evaluations"),
+        ("graded", "SELECT COUNT(*) FROM evaluation_results"),
+        ("phases done", "SELECT COUNT(*) FROM round_phases WHERE status IN ('done', 'skipped')"),
+    ]
+    .into_iter()
+    .map(|(name, sql)| (name.to_owned(), env.count(sql)))
+    .collect()
+}
+
+fn round(env: &Env, extra: &[&str]) -> crate::util::Run {
+    let mut args = vec!["round", "--pipeline", "tiny.toml"];
+    args.extend_from_slice(extra);
+    env.run(&args)
+}
+
+fn spawn_round(env: &Env) -> Child {
+    env.command()
+        .args(["round", "--pipeline", "tiny.toml", "--rounds", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Kills `child` with SIGKILL (a crash, not a clean stop) once `sql` counts
+/// at least one row; panics if the run ends first.
+fn kill_when(env: &Env, child: &mut Child, sql: &str) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the round ended ({status}) before `{sql}` held");
+        }
+        // The database may be busy being written; a failed read just waits.
+        let run = env.run(&["sql", "--json", sql]);
+        if run.status.success()
+            && run.json_lines().first().and_then(|r| r.as_object()?.values().next()?.as_i64())
+                >= Some(1)
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "timed out waiting for `{sql}`");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn two_rounds_run_resume_after_kills_and_report() {
+    // Uninterrupted: round 1, then `evolve round` again runs round 2.
+    let env = tiny();
+    let first = round(&env, &[]).ok();
+    assert!(first.stderr.contains("round 1 of pipeline tiny finished"), "{}", first.stderr);
+    assert!(first.stdout.contains("held-out accuracy"), "{}", first.stdout);
+    let second = round(&env, &[]).ok();
+    assert!(second.stderr.contains("round 2 of pipeline tiny finished"), "{}", second.stderr);
+    let reference = counts(&env);
+    let get = |name: &str| reference.iter().find(|(n, _)| n == name).unwrap().1;
+    assert_eq!(get("rounds done"), 2);
+    assert_eq!((get("trees r1"), get("trees r2")), (3, 3));
+    assert!(get("solved r1") >= 1, "{reference:?}");
+    assert!(get("sft rows r1") >= 1 && get("pair rows r1") >= 1, "{reference:?}");
+    // The base policy, and a policy and a PPM for each round that had data to train on.
+    let trained = |phase: &str| {
+        env.count(&format!("SELECT COUNT(*) FROM round_phases WHERE phase = '{phase}' AND status = 'done'"))
+    };
+    assert_eq!(trained("train-policy"), env.count("SELECT COUNT(*) FROM rounds WHERE trained_policy_id IS NOT NULL"));
+    assert!(trained("train-policy") >= 1 && trained("train-ppm") >= 1, "{reference:?}");
+    assert_eq!((get("policies"), get("ppms")), (1 + trained("train-policy"), trained("train-ppm")), "{reference:?}");
+    // Greedy on 2 questions: the base model (round 0) and each trained policy.
+    assert_eq!(get("evaluations"), 1 + trained("train-policy"), "{reference:?}");
+    assert_eq!(get("graded"), 2 * get("evaluations"), "{reference:?}");
+    assert_eq!(get("phases done"), 10);
+    assert_eq!(env.count("SELECT COUNT(*) FROM exports"), 4, "SFT and pairs of both rounds");
+
+    // Round 2 searched with round 1's policy and PPM, and its trees carry PPM scores.
+    let r1_policy = env.sql("SELECT trained_policy_id AS id FROM rounds WHERE number = 1")[0]["id"].clone();
+    let r1_ppm = env.sql("SELECT trained_ppm_id AS id FROM rounds WHERE number = 1")[0]["id"].clone();
+    let r2 = &env.sql("SELECT policy_model_id, ppm_model_id FROM rounds WHERE number = 2")[0];
+    assert_eq!((&r2["policy_model_id"], &r2["ppm_model_id"]), (&r1_policy, &r1_ppm));
+    assert!(
+        env.count("SELECT COUNT(*) FROM nodes n JOIN trees t ON t.id = n.tree_id JOIN rounds r ON r.id = t.round_id WHERE r.number = 2 AND n.ppm_score IS NOT NULL") > 0
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM models WHERE role = 'policy' AND round = 1 AND path LIKE '%runs/tiny/policy-r1.gguf'"),
+        1
+    );
+    assert!(env.path("runs/tiny/round-1.log").is_file() && env.path("runs/tiny/r2-sft.jsonl").is_file());
+    let log = std::fs::read_to_string(env.path("runs/tiny/round-2.log")).unwrap();
+    assert!(log.contains("phase ends") && log.contains("tree stored"), "{log}");
+
+    // A finished round is not redone; status shows both rounds and the accuracy.
+    let refused = round(&env, &["--round", "1"]).fails();
+    assert!(refused.contains("has finished; pass --redo"), "{refused}");
+    let status = env.run(&["status"]).ok();
+    for needle in ["train-policy", "train-ppm", "held-out accuracy", "greedy", "-> policy-r1.gguf"] {
+        assert!(status.stdout.contains(needle), "{needle}: {}", status.stdout);
+    }
+    let rows = env.run(&["status", "--json"]).ok().json_lines();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["phases"].as_array().unwrap().len(), 5);
+
+    // Killed during round 1's search, then during its policy training: each
+    // rerun resumes and the end state is the same as the uninterrupted run's.
+    let env = tiny();
+    let mut child = spawn_round(&env);
+    kill_when(&env, &mut child, "SELECT COUNT(*) FROM trees");
+    assert!(env.count("SELECT COUNT(*) FROM trees") < 3, "the kill came after the whole search");
+    let mut child = spawn_round(&env);
+    kill_when(&env, &mut child, "SELECT COUNT(*) FROM round_phases WHERE phase = 'train-policy' AND status = 'running'");
+    assert_eq!(env.count("SELECT COUNT(*) FROM round_phases WHERE phase = 'search' AND status = 'done' AND attempts = 2"), 1);
+    let resumed = round(&env, &["--rounds", "2"]).ok();
+    assert!(resumed.stderr.contains("search already done"), "{}", resumed.stderr);
+    assert!(resumed.stderr.contains("train-policy (resuming; attempt 2)"), "{}", resumed.stderr);
+    assert_eq!(counts(&env), reference);
+}
+
+#[test]
+fn configuration_errors_name_the_problem() {
+    let env = tiny();
+    let fails = |name: &str, text: &str| {
+        std::fs::write(env.path(name), text).unwrap();
+        env.run(&["round", "--pipeline", name]).fails()
+    };
+
+    let err = fails("unknown.toml", &TINY.replace("[eval]", "[eval]\nstrategy = \"greedy\""));
+    assert!(err.contains("unknown field `strategy`") && err.contains("unknown.toml"), "{err}");
+
+    let err = fails(
+        "missing.toml",
+        &TINY.replace("[data]", "[models]\npolicy = \"no-such-model.gguf\"\n\n[data]"),
+    );
+    assert!(err.contains("no-such-model.gguf") && err.contains("not a file"), "{err}");
+
+    let err = fails("empty.toml", &TINY.replace("pool = [\"mawps\"]", "pool = []"));
+    assert!(err.contains("pool is empty"), "{err}");
+
+    let err = fails(
+        "unknown-set.toml",
+        &TINY.replace("pool = [\"mawps\"]", "pool = [\"mawps-nonesuch\"]"),
+    );
+    assert!(err.contains("mawps-nonesuch") && err.contains("not a standard set"), "{err}");
+
+    let err = fails(
+        "unsplit.toml",
+        &TINY.replace("held_out = [\"svamp\"]", "held_out = [\"mawps\"]"),
+    );
+    assert!(err.contains("not split"), "{err}");
+
+    let err = fails("strategy.toml", &TINY.replace("[\"greedy\"]", "[\"greedy\", \"maj@\"]"));
+    assert!(err.contains("maj@"), "{err}");
+
+    // Nothing of these runs was stored.
+    assert_eq!(env.count("SELECT COUNT(*) FROM rounds"), 0);
+    let err = env.run(&["status"]).fails();
+    assert!(err.contains("no rounds yet"), "{err}");
+}
