@@ -7,9 +7,12 @@ fn readme_example_queries_run() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let block = readme
+        .split("## The database")
+        .nth(1)
+        .expect("README.md has a database section")
         .split("```sql")
         .nth(1)
-        .expect("README.md has an sql block")
+        .expect("the database section has an sql block")
         .split("```")
         .next()
         .unwrap();

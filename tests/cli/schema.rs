@@ -20,6 +20,7 @@ fn init_creates_a_wal_database_with_the_schema() {
             "nodes",
             "problems",
             "round_accuracy",
+            "round_phases",
             "rounds",
             "trajectories",
             "tree_stats",

@@ -11,7 +11,10 @@ mod table;
 fn main() -> ExitCode {
     keep_freed_memory();
     let cli = cli::Cli::parse();
-    if let Some(threads) = cli.threads.or_else(|| commands::pipeline_threads(&cli.command)) {
+    if let Some(threads) = cli
+        .threads
+        .or_else(|| commands::pipeline_threads(&cli.command))
+    {
         // candle and rayon read this once, when their thread pool starts: set it first.
         // SAFETY: no other thread exists yet.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.max(1).to_string()) };

@@ -13,10 +13,16 @@ use crate::round_settings::{
 /// The pipelines shipped in `pipelines/`, by name.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("default", include_str!("../../../pipelines/default.toml")),
-    ("quickstart", include_str!("../../../pipelines/quickstart.toml")),
+    (
+        "quickstart",
+        include_str!("../../../pipelines/quickstart.toml"),
+    ),
     ("mawps", include_str!("../../../pipelines/mawps.toml")),
     ("gsm8k", include_str!("../../../pipelines/gsm8k.toml")),
-    ("rstar-math", include_str!("../../../pipelines/rstar-math.toml")),
+    (
+        "rstar-math",
+        include_str!("../../../pipelines/rstar-math.toml"),
+    ),
 ];
 
 /// A pipeline: search settings and the prompts of each step format.
@@ -319,9 +325,7 @@ fn validate_search(s: &SearchSettings) -> anyhow::Result<()> {
 /// pipeline's table with this file's values merged over it (tables key by key,
 /// anything else replaced).
 fn resolve_extends(text: &str, origin: &str, depth: usize) -> anyhow::Result<toml::Table> {
-    let mut table: toml::Table = text
-        .parse()
-        .with_context(|| format!("parsing {origin}"))?;
+    let mut table: toml::Table = text.parse().with_context(|| format!("parsing {origin}"))?;
     let Some(base) = table.remove("extends") else {
         return Ok(table);
     };
@@ -369,6 +373,63 @@ mod tests {
                     .solution
                     .contains("```python")
             );
+        }
+    }
+
+    #[test]
+    fn a_pipeline_extends_a_builtin_one_and_changes_rounds() {
+        let text = r#"
+extends = "default"
+name = "mine"
+[search]
+rollouts = 3
+[round.first_search]
+candidates = 2
+[data]
+pool = ["mawps-addsub"]
+held_out = ["mawps-multiarith"]
+"#;
+        let config = PipelineConfig::parse(text, "mine.toml").unwrap();
+        let default = PipelineConfig::load("default").unwrap();
+        assert_eq!(config.name, "mine");
+        assert_eq!(config.formats, default.formats);
+        assert_eq!(config.search.rollouts, 3);
+        assert_eq!(config.search.c, default.search.c);
+        assert_eq!(config.search_for_round(1).candidates, 2);
+        assert_eq!(
+            config.search_for_round(2).candidates,
+            default.search.candidates
+        );
+        config.validate_round().unwrap();
+
+        let err = PipelineConfig::parse(&text.replace("[data]", "[data]\npools = []"), "x.toml")
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("pools"), "{err:#}");
+        let err =
+            PipelineConfig::parse(&text.replace("\"default\"", "\"nope\""), "x.toml").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("not a built-in pipeline"),
+            "{err:#}"
+        );
+        let err =
+            PipelineConfig::parse(&text.replace("candidates = 2", "candidates = 0"), "x.toml")
+                .unwrap_err();
+        assert!(format!("{err:#}").contains("first_search"), "{err:#}");
+        let empty = PipelineConfig::parse(&text.replace("\"mawps-addsub\"", ""), "x.toml").unwrap();
+        assert!(format!("{:#}", empty.validate_round().unwrap_err()).contains("pool is empty"));
+        assert!(
+            default.validate_round().is_err(),
+            "default.toml has no pool"
+        );
+    }
+
+    #[test]
+    fn round_pipelines_are_ready_to_run() {
+        for name in ["quickstart", "mawps", "gsm8k", "rstar-math"] {
+            PipelineConfig::load(name)
+                .unwrap()
+                .validate_round()
+                .unwrap();
         }
     }
 

@@ -11,6 +11,12 @@
 pub use crate::config::{
     BUILTIN, Example, FormatPrompts, PipelineConfig, SandboxSettings, SearchSettings, StepFormat,
 };
+pub use crate::eval_phase::{
+    CalibrationJob, EvalJob, EvalProgress, EvalSummary, QuestionReport, TestTime,
+    calibration_strategies, run_calibration, run_eval,
+};
+pub use crate::policy::{EnginePolicy, PolicyStats};
+pub use crate::ppm_scorer::PpmScorer;
 pub use crate::problem_sets::prepare_problem_sets;
 pub use crate::round::{
     Phase, RoundJob, RoundObserver, RoundOutcome, choose_round, first_policy, run_round,
@@ -21,12 +27,6 @@ pub use crate::round_settings::{
     PpmTrainSettings, RoundSettings, SearchOverrides, SplitSettings, TrainData, TrainFrom,
     TrainSettings,
 };
-pub use crate::eval_phase::{
-    CalibrationJob, EvalJob, EvalProgress, EvalSummary, QuestionReport, TestTime,
-    calibration_strategies, run_calibration, run_eval,
-};
-pub use crate::policy::{EnginePolicy, PolicyStats};
-pub use crate::ppm_scorer::PpmScorer;
 pub use crate::search_phase::{
     SearchJob, SearchProgress, SearchSummary, TreeReport, open_search_round, run_search,
     search_round_config, sha256_file,

@@ -68,11 +68,14 @@ macro_rules! round_columns {
 impl Store {
     /// Every round of `pipeline`, by number.
     pub async fn pipeline_rounds(&self, pipeline: &str) -> Result<Vec<RoundRecord>> {
-        sqlx::query_as(concat!(round_columns!(), " WHERE pipeline = ?1 ORDER BY number"))
-            .bind(pipeline)
-            .fetch_all(&self.pool)
-            .await
-            .context(|| format!("reading the rounds of {pipeline}"))
+        sqlx::query_as(concat!(
+            round_columns!(),
+            " WHERE pipeline = ?1 ORDER BY number"
+        ))
+        .bind(pipeline)
+        .fetch_all(&self.pool)
+        .await
+        .context(|| format!("reading the rounds of {pipeline}"))
     }
 
     /// Every round, by pipeline and number.

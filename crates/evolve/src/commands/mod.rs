@@ -61,10 +61,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// the thread pools start.
 pub fn pipeline_threads(command: &Command) -> Option<usize> {
     match command {
-        Command::Round(args) => evolve_pipeline::PipelineConfig::load(&args.pipeline)
-            .ok()?
-            .models
-            .threads,
+        Command::Round(args) => {
+            evolve_pipeline::PipelineConfig::load(&args.pipeline)
+                .ok()?
+                .models
+                .threads
+        }
         _ => None,
     }
 }

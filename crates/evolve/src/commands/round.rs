@@ -32,8 +32,7 @@ pub async fn run(db: &Path, args: RoundArgs, out: Output) -> anyhow::Result<Exit
             .join("runs")
             .join(&pipeline.name)
     });
-    std::fs::create_dir_all(&run_dir)
-        .with_context(|| format!("creating {}", run_dir.display()))?;
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let log = RoundLog::install();
     watch_for_ctrl_c(out);
 
@@ -245,8 +244,10 @@ impl RoundObserver for Observer {
 
     fn phase_finished(&mut self, round: i64, phase: Phase, status: &str, detail: &Value) {
         self.finish();
-        self.out
-            .status(format!("round {round}: {phase} {status}: {}", summary(phase, detail)));
+        self.out.status(format!(
+            "round {round}: {phase} {status}: {}",
+            summary(phase, detail)
+        ));
     }
 
     fn search(&mut self) -> &mut dyn SearchProgress {
@@ -261,7 +262,8 @@ impl RoundObserver for Observer {
         } else {
             "held-out loss"
         };
-        self.train.insert(super::train::Progress::new(self.out, metric))
+        self.train
+            .insert(super::train::Progress::new(self.out, metric))
     }
 
     fn eval(&mut self, what: &str) -> &mut dyn evolve_pipeline::EvalProgress {

@@ -28,7 +28,9 @@ pub async fn run(db: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
         .collect();
     if rounds.is_empty() {
         match &only {
-            Some(p) => anyhow::bail!("pipeline {p} has no rounds yet; run `evolve round --pipeline {p}`"),
+            Some(p) => {
+                anyhow::bail!("pipeline {p} has no rounds yet; run `evolve round --pipeline {p}`")
+            }
             None => anyhow::bail!("no rounds yet; run `evolve round`"),
         }
     }
@@ -65,20 +67,32 @@ pub async fn run(db: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
             "{}",
             crate::table::render(
                 &[
-                    "pipeline", "round", "status", "phase", "pool solved", "SFT rows", "pairs",
-                    "policy searched -> trained", "PPM searched -> trained", "seconds",
+                    "pipeline",
+                    "round",
+                    "status",
+                    "phase",
+                    "pool solved",
+                    "SFT rows",
+                    "pairs",
+                    "policy searched -> trained",
+                    "PPM searched -> trained",
+                    "seconds",
                 ]
                 .map(String::from),
                 &table.into_iter().map(Vec::from).collect::<Vec<_>>(),
-                &[false, true, false, false, true, true, true, false, false, true],
+                &[
+                    false, true, false, false, true, true, true, false, false, true
+                ],
             )
         );
         println!();
         print!(
             "{}",
             crate::table::render(
-                &["pipeline", "round", "phase", "status", "attempts", "seconds", "figures"]
-                    .map(String::from),
+                &[
+                    "pipeline", "round", "phase", "status", "attempts", "seconds", "figures"
+                ]
+                .map(String::from),
                 &phase_rows,
                 &[false, true, false, false, true, true, false],
             )

@@ -226,7 +226,14 @@ impl TrainProgress for Progress {
     fn step(&mut self, step: usize, loss: f64, tokens_per_second: f64, lr: f64) {
         tracing::debug!(step, loss, tokens_per_second, lr, "training step");
         if step.is_multiple_of(10) || step == self.steps {
-            tracing::info!(step, steps = self.steps, loss, tokens_per_second, lr, "training");
+            tracing::info!(
+                step,
+                steps = self.steps,
+                loss,
+                tokens_per_second,
+                lr,
+                "training"
+            );
         }
         self.bar.set_position(step as u64);
         self.bar.set_message(format!(
