@@ -240,11 +240,16 @@ fn file_stem(path: &Path) -> Option<String> {
     path.file_stem().map(|s| s.to_string_lossy().into_owned())
 }
 
-fn absolute(path: &Path) -> String {
+pub(crate) fn absolute(path: &Path) -> String {
     std::path::absolute(path)
         .unwrap_or_else(|_| path.to_owned())
         .display()
         .to_string()
+}
+
+/// The default learning rate of a PPM: the head alone takes larger steps.
+pub fn default_ppm_lr(method: Method) -> f64 {
+    if method == Method::Frozen { 1e-3 } else { 1e-4 }
 }
 
 /// The default learning rate of a method: LoRA adapters take larger steps.

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use evolve_pipeline::{
-    PolicyTraining, PpmTraining, TrainedModel, default_lr, train_policy, train_ppm,
+    PolicyTraining, PpmTraining, TrainedModel, default_lr, default_ppm_lr, train_policy, train_ppm,
 };
 use evolve_train::{Method, PpmSettings, SaveFormat, SftSettings, TrainProgress, TrainReport};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -134,9 +134,7 @@ pub async fn ppm(db: &Path, args: TrainPpmArgs, out: Output) -> anyhow::Result<E
         method,
         settings: PpmSettings {
             epochs: args.epochs,
-            lr: args
-                .lr
-                .unwrap_or(if method == Method::Frozen { 1e-3 } else { 1e-4 }),
+            lr: args.lr.unwrap_or(default_ppm_lr(method)),
             warmup: args.warmup,
             batch_size: args.batch_size,
             grad_accum: args.grad_accum,

@@ -18,7 +18,8 @@ use crate::interrupt;
 use crate::round_settings::{PairKind, TrainData, TrainFrom};
 use crate::search_phase::{SearchJob, run_search};
 use crate::train_phase::{
-    PolicyTraining, PpmTraining, TrainedModel, default_lr, train_policy, train_ppm,
+    PolicyTraining, PpmTraining, TrainedModel, absolute, default_lr, default_ppm_lr, train_policy,
+    train_ppm,
 };
 
 fn load_engine(path: &Path, weights: WeightFormat) -> anyhow::Result<Engine> {
@@ -293,13 +294,7 @@ pub(super) async fn train_next_ppm(
         method,
         settings: PpmSettings {
             epochs: settings.epochs,
-            lr: settings
-                .lr
-                .unwrap_or(if method == evolve_train::Method::Frozen {
-                    1e-3
-                } else {
-                    1e-4
-                }),
+            lr: settings.lr.unwrap_or(default_ppm_lr(method)),
             warmup: settings.warmup,
             batch_size: settings.batch_size,
             grad_accum: settings.grad_accum,
@@ -407,11 +402,4 @@ pub(super) async fn evaluate(
         }
     }
     Ok(Done::Done(json!({ "runs": runs })))
-}
-
-fn absolute(path: &Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_owned())
-        .display()
-        .to_string()
 }
