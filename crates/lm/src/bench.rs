@@ -120,6 +120,7 @@ pub fn run(
         temperature: 0.7,
         max_tokens: shape.step_tokens,
         ignore_eos: true,
+        interject: None,
         seed: 1,
         ..Default::default()
     };

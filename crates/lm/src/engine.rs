@@ -17,7 +17,7 @@ use crate::error::{CandleContext, Error, Result};
 use crate::kv::{KvNode, SeqKv};
 use crate::model::{Model, TensorReader, WeightFormat};
 use crate::profile::{self, Phase};
-use crate::sampling::{Rng, SamplingParams, sample};
+use crate::sampling::{Rng, SamplingParams, log_probability, sample};
 use crate::tokenizer::Tokenizer;
 
 /// A position to generate from: cached keys/values up to `node`, and tokens not yet fed.
@@ -291,6 +291,8 @@ impl Engine {
             text: String,
             /// Tokens whose text is in `text`.
             decoded: usize,
+            /// Tokens of interjected text still to feed, in order.
+            forced: std::collections::VecDeque<u32>,
             finish: Option<Finish>,
         }
         let longest_stop = params.stop.iter().map(String::len).max().unwrap_or(0);
@@ -310,6 +312,7 @@ impl Engine {
                     logprobs: Vec::new(),
                     text: String::new(),
                     decoded: 0,
+                    forced: Default::default(),
                     finish: None,
                 });
             }
@@ -326,7 +329,10 @@ impl Engine {
                 if l.finish.is_some() {
                     continue;
                 }
-                let (token, logprob) = sample(&logits[slot], params, &mut l.rng);
+                let (token, logprob) = match l.forced.pop_front() {
+                    Some(token) => (token, log_probability(&logits[slot], token)),
+                    None => sample(&logits[slot], params, &mut l.rng),
+                };
                 l.tokens.push(token);
                 l.logprobs.push(logprob);
                 // Decode only the tokens not yet in `text`, once they form whole
@@ -349,6 +355,12 @@ impl Engine {
                     }
                     stopped = find_stop(&l.text[from..], &params.stop)
                         .map(|(stop, end)| (stop, from + end));
+                    if stopped.is_none()
+                        && l.forced.is_empty()
+                        && let Some(text) = params.interject.as_ref().and_then(|i| i.after(&l.text))
+                    {
+                        l.forced.extend(self.tokenizer.encode(&text)?);
+                    }
                 }
                 if self.tokenizer.is_stop(token) && !params.ignore_eos {
                     l.finish = Some(Finish::EndOfTurn);

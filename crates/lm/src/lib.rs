@@ -17,7 +17,7 @@ pub use crate::error::{Error, Result};
 pub use crate::kv::KvNode;
 pub use crate::model::{DENSE_ROWS, WeightFormat, argmax, rope_tables};
 pub use crate::prefix_cache::PrefixCache;
-pub use crate::sampling::{Rng, SamplingParams, sample};
+pub use crate::sampling::{Interject, Rng, SamplingParams, log_probability, sample};
 pub use crate::tokenizer::Tokenizer;
 
 /// The default policy model, relative to the evolve cache (see scripts/fetch-model.sh).

@@ -1,5 +1,8 @@
 //! Choosing the next token: greedy, or temperature with top-k / top-p, from a seeded RNG.
 
+use std::fmt;
+use std::sync::Arc;
+
 /// How tokens are drawn and when generation stops.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplingParams {
@@ -17,6 +20,33 @@ pub struct SamplingParams {
     pub seed: u64,
     /// Keep generating past end-of-turn tokens (for benchmarks).
     pub ignore_eos: bool,
+    /// Text written into completions instead of sampled (a calculator).
+    pub interject: Option<Interject>,
+}
+
+/// Called with a completion's text each time it grows; the text it returns is
+/// fed as the completion's next tokens instead of sampled ones, as a
+/// calculator writes the result after `45 - 17 =`.
+#[derive(Clone)]
+pub struct Interject(pub Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+
+impl Interject {
+    /// What to write after `text`, if anything.
+    pub fn after(&self, text: &str) -> Option<String> {
+        (self.0)(text)
+    }
+}
+
+impl fmt::Debug for Interject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Interject(..)")
+    }
+}
+
+impl PartialEq for Interject {
+    fn eq(&self, other: &Interject) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Default for SamplingParams {
@@ -29,6 +59,7 @@ impl Default for SamplingParams {
             stop: Vec::new(),
             seed: 0,
             ignore_eos: false,
+            interject: None,
         }
     }
 }
@@ -97,6 +128,13 @@ pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut Rng) -> (u32, f
         chosen
     };
     (token as u32, logits[token] - log_norm)
+}
+
+/// The log-probability of `token` under the model's own distribution.
+pub fn log_probability(logits: &[f32], token: u32) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_norm = max + logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
+    logits[token as usize] - log_norm
 }
 
 /// The tokens top-k and top-p keep, most likely first; empty when both keep everything.

@@ -4,10 +4,12 @@ mod common;
 
 use common::{default_model, max_abs_diff};
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::Device;
-use evolve_lm::{Cursor, Engine, Expansion, Finish, Message, SamplingParams, WeightFormat};
+use evolve_lm::{
+    Cursor, Engine, Expansion, Finish, Interject, Message, SamplingParams, WeightFormat,
+};
 
 /// One f32 engine shared by the tests of this binary (loading takes a second).
 fn engine() -> &'static Engine {
@@ -246,6 +248,7 @@ fn greedy_siblings_decoded_together_match_a_single_decode() {
         temperature: 0.0,
         max_tokens: 24,
         ignore_eos: true,
+        interject: None,
         ..Default::default()
     };
     let alone = e
@@ -316,4 +319,48 @@ fn quantised_weights_stay_close_to_f32() {
             exact.len()
         );
     }
+}
+
+#[test]
+fn interjected_text_is_fed_in_place_of_sampled_tokens() {
+    // A calculator-like hook: after three characters it writes " =", then the sum.
+    let e = engine();
+    let prompt = e
+        .chat_prompt(&[Message::new("user", "Add 600 and 634. Write the sum as 600 + 634 = N.")])
+        .unwrap();
+    let forced = " 1234";
+    let hook = Interject(Arc::new(|text: &str| {
+        if text.ends_with('=') && !text.contains("1234") {
+            Some(" 1234".to_owned())
+        } else if !text.contains('=') && text.len() >= 3 {
+            Some(" =".to_owned())
+        } else {
+            None
+        }
+    }));
+    let params = SamplingParams {
+        temperature: 0.0,
+        max_tokens: 24,
+        interject: Some(hook),
+        ..Default::default()
+    };
+    let cursor = e.start(prompt.clone()).unwrap();
+    let c = e
+        .expand(&[Expansion { cursor, candidates: 1, seed: None }], &params, None)
+        .unwrap()
+        .remove(0)
+        .remove(0);
+    let at = c.text.find(" = 1234").unwrap_or_else(|| panic!("{:?}", c.text));
+    assert!(at < 20, "{:?}", c.text);
+    // Its tokens are in the completion, with real log-probabilities, and the
+    // text decodes from them as sampled text does.
+    let ids = encode(forced);
+    assert!(c.tokens.windows(ids.len()).any(|w| w == ids.as_slice()));
+    assert_eq!(c.tokens.len(), c.logprobs.len());
+    assert!(c.logprobs.iter().all(|lp| lp.is_finite() && *lp <= 0.0));
+    assert!(e.tokenizer().decode(&c.tokens).unwrap().starts_with(&c.text));
+    assert_eq!(
+        c.cursor.node.len() + c.cursor.pending.len(),
+        prompt.len() + c.tokens.len()
+    );
 }

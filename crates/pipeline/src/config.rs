@@ -153,6 +153,10 @@ pub struct FormatPrompts {
     pub examples: Vec<Example>,
     /// Failed step checks in a row after which a path is pruned (0: never).
     pub max_errors_in_a_row: u32,
+    /// Write the result after arithmetic the policy ends with `=` (text steps):
+    /// the policy chooses the operations, the calculator does the sums.
+    #[serde(default)]
+    pub calculator: bool,
 }
 
 /// A worked example.
@@ -215,6 +219,7 @@ impl SearchSettings {
             stop: vec![crate::steps::delimiter(self.step_format).to_owned()],
             seed: self.seed,
             ignore_eos: false,
+            interject: None,
         }
     }
 }
@@ -276,8 +281,11 @@ impl PipelineConfig {
         if self.data.pool.is_empty() {
             bail!("[data] pool is empty: name the datasets whose problems the round searches");
         }
-        if self.data.pool_limit == Some(0) {
-            bail!("[data] pool_limit is 0: the pool would be empty");
+        if self.data.pool_limit == Some(0) || self.data.pool_per_round == Some(0) {
+            bail!("[data] pool_limit or pool_per_round is 0: the pool would be empty");
+        }
+        if self.data.pool_limit.is_some() && self.data.pool_per_round.is_some() {
+            bail!("[data] pool_limit and pool_per_round both set: use one (pool_per_round takes a new slice each round)");
         }
         if self.eval_datasets().is_empty() {
             bail!("no held-out set: name the datasets to evaluate on in [data] held_out");
@@ -285,9 +293,17 @@ impl PipelineConfig {
         if self.eval.strategies.is_empty() {
             bail!("[eval] strategies is empty");
         }
+        let mut strategies = Vec::new();
         for name in &self.eval.strategies {
-            name.parse::<evolve_strategy::Strategy>()
+            let strategy = name
+                .parse::<evolve_strategy::Strategy>()
                 .map_err(|e| anyhow::anyhow!("[eval] strategies: {e}"))?;
+            strategies.push(strategy.to_string());
+        }
+        for name in self.eval.limits.keys() {
+            if !strategies.contains(name) {
+                bail!("[eval] limits names {name:?}, which is not one of [eval] strategies {strategies:?}");
+            }
         }
         self.train.policy.method()?;
         self.train.ppm.method()?;
@@ -431,6 +447,48 @@ held_out = ["mawps-multiarith"]
                 .validate_round()
                 .unwrap();
         }
+    }
+
+    #[test]
+    fn rounds_take_new_pool_slices_and_strategies_their_own_limits() {
+        let text = r#"
+extends = "default"
+name = "mine"
+[formats.text]
+calculator = true
+[data]
+pool = ["mawps-addsub"]
+pool_per_round = 12
+held_out = ["mawps-multiarith"]
+[eval]
+strategies = ["greedy", "maj@8"]
+limit = 100
+limits = { "maj@8" = 40 }
+"#;
+        let config = PipelineConfig::parse(text, "mine.toml").unwrap();
+        config.validate_round().unwrap();
+        assert!(config.formats.text.calculator);
+        assert!(!PipelineConfig::load("default").unwrap().formats.text.calculator);
+        assert_eq!(config.data.pool_slice(1), (0, Some(12)));
+        assert_eq!(config.data.pool_slice(3), (24, Some(12)));
+        let unsliced = PipelineConfig::parse(&text.replace("pool_per_round", "pool_limit"), "x.toml")
+            .unwrap();
+        assert_eq!(unsliced.data.pool_slice(3), (0, Some(12)));
+        let strategy = |s: &str| s.parse::<evolve_strategy::Strategy>().unwrap();
+        assert_eq!(config.eval.limit_of(&strategy("maj@8")), Some(40));
+        assert_eq!(config.eval.limit_of(&strategy("greedy")), Some(100));
+
+        let both = PipelineConfig::parse(
+            &text.replace("pool_per_round = 12", "pool_per_round = 12\npool_limit = 5"),
+            "x.toml",
+        )
+        .unwrap();
+        let err = format!("{:#}", both.validate_round().unwrap_err());
+        assert!(err.contains("pool_limit and pool_per_round"), "{err}");
+        let stray = PipelineConfig::parse(&text.replace("\"maj@8\" = 40", "\"maj@4\" = 40"), "x.toml")
+            .unwrap();
+        let err = format!("{:#}", stray.validate_round().unwrap_err());
+        assert!(err.contains("maj@4"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use evolve_lm::{Cursor, Engine, Expansion, Finish, KvNode, Message, SamplingParams};
+use evolve_lm::{Cursor, Engine, Expansion, Finish, Interject, KvNode, Message, SamplingParams};
 use evolve_search::{BoxError, End, Policy, Proposal, Request};
 
 use crate::config::FormatPrompts;
@@ -51,11 +51,15 @@ pub struct EnginePolicy<'e> {
 
 impl<'e> EnginePolicy<'e> {
     /// A policy over `engine`; `params.stop` should hold the step delimiter.
+    /// Prompts with `calculator` on get their arithmetic results written in.
     pub fn new(
         engine: &'e Engine,
         prompts: FormatPrompts,
-        params: SamplingParams,
+        mut params: SamplingParams,
     ) -> EnginePolicy<'e> {
+        if prompts.calculator {
+            params.interject = Some(Interject(Arc::new(evolve_verify::calculate)));
+        }
         EnginePolicy {
             engine,
             prompts,

@@ -41,10 +41,25 @@ pub struct DataSettings {
     pub pool: Vec<String>,
     /// The first N pool problems of each pool dataset, in import order.
     pub pool_limit: Option<usize>,
+    /// Each round searches the next N pool problems of each pool dataset
+    /// (round r: problems (r-1)N+1 to rN), so that the SFT set of all rounds
+    /// grows by new problems; unset, every round searches the same ones.
+    pub pool_per_round: Option<usize>,
     /// Datasets the models are evaluated on (the held-out split of a split dataset).
     pub held_out: Vec<String>,
     /// How an unsplit held-out dataset that is also in the pool is split.
     pub split: Option<SplitSettings>,
+}
+
+impl DataSettings {
+    /// Which pool problems of each dataset round `round` searches: how many to
+    /// pass over and how many to take.
+    pub fn pool_slice(&self, round: i64) -> (usize, Option<usize>) {
+        match self.pool_per_round {
+            Some(n) => (n * (round.max(1) as usize - 1), Some(n)),
+            None => (0, self.pool_limit),
+        }
+    }
 }
 
 /// A seeded held-out split, as `evolve data split` makes it.
@@ -311,6 +326,9 @@ pub struct EvalSettings {
     pub datasets: Vec<String>,
     /// The first N questions of each.
     pub limit: Option<usize>,
+    /// Per-strategy question limits over `limit` (`{ "maj@8" = 40 }`: a vote
+    /// of 8 costs 8 solutions a question).
+    pub limits: std::collections::BTreeMap<String, usize>,
     /// Round 1 also measures the policy it started from, as round 0.
     pub base: bool,
 }
@@ -321,8 +339,19 @@ impl Default for EvalSettings {
             strategies: vec!["greedy".into()],
             datasets: Vec::new(),
             limit: None,
+            limits: Default::default(),
             base: true,
         }
+    }
+}
+
+impl EvalSettings {
+    /// The questions `strategy` is measured on.
+    pub fn limit_of(&self, strategy: &evolve_strategy::Strategy) -> Option<usize> {
+        self.limits
+            .get(&strategy.to_string())
+            .copied()
+            .or(self.limit)
     }
 }
 

@@ -27,7 +27,9 @@ pub struct SearchJob {
     pub dataset: String,
     /// `pool`, `held-out`, or `None` for the pool of a split dataset (all of an unsplit one).
     pub split: Option<String>,
-    /// The first N problems only.
+    /// Problems passed over first (in import order).
+    pub skip: usize,
+    /// The first N problems only (after `skip`).
     pub limit: Option<usize>,
     /// Round number within the pipeline.
     pub round: i64,
@@ -153,6 +155,7 @@ pub async fn run_search(
         .into_iter()
         .filter(|p| split.is_none() || p.split == split)
         .collect();
+    problems.drain(..job.skip.min(problems.len()));
     if let Some(limit) = job.limit {
         problems.truncate(limit);
     }

@@ -11,7 +11,7 @@
 //! number never equals itself times 100 unless one side carries a percent sign.
 #![deny(missing_docs)]
 
-pub use crate::arithmetic::{ArithmeticCheck, check_arithmetic};
+pub use crate::arithmetic::{ArithmeticCheck, calculate, check_arithmetic};
 pub use crate::equal::answers_equal;
 pub use crate::extract::{extract_answer, extract_boxed, extract_final_answer};
 pub use crate::normalize::{Normalized, normalize};

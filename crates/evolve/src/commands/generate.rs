@@ -39,6 +39,7 @@ pub fn run(args: GenerateArgs, out: Output) -> anyhow::Result<ExitCode> {
         stop: args.stop.clone(),
         seed: args.seed,
         ignore_eos: false,
+        interject: None,
     };
     let prompt_tokens = prompt.len();
     let started = Instant::now();

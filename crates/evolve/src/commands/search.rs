@@ -42,6 +42,7 @@ pub async fn run(db: &Path, args: SearchArgs, out: Output) -> anyhow::Result<Exi
     let job = SearchJob {
         dataset: args.dataset.clone(),
         split: args.split.clone(),
+        skip: 0,
         limit: args.limit,
         round: args.round,
         ppm: args.ppm.clone(),

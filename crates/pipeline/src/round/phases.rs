@@ -33,11 +33,13 @@ pub(super) async fn search(
 ) -> anyhow::Result<Done> {
     let engine = load_engine(&ctx.inputs.policy, ctx.weights)?;
     let mut datasets = Vec::new();
+    let (skip, limit) = ctx.pipeline.data.pool_slice(ctx.number);
     for dataset in &ctx.pipeline.data.pool {
         let job = SearchJob {
             dataset: dataset.clone(),
             split: None,
-            limit: ctx.pipeline.data.pool_limit,
+            skip,
+            limit,
             round: ctx.number,
             ppm: ctx.inputs.ppm.clone(),
         };
@@ -374,7 +376,7 @@ pub(super) async fn evaluate(
                 let job = EvalJob {
                     dataset: dataset.clone(),
                     split: None,
-                    limit: ctx.pipeline.eval.limit,
+                    limit: ctx.pipeline.eval.limit_of(strategy),
                     strategy: *strategy,
                     ppm: ppm.clone().filter(|_| strategy.needs_scorer()),
                 };
