@@ -566,6 +566,11 @@ pub struct ExportSftArgs {
     #[arg(long, default_value_t = 2)]
     pub max_per_problem: usize,
 
+    /// Only trajectories whose steps computed their answer (`... = N`, or N in
+    /// a code step's output), not ones that guessed it
+    #[arg(long)]
+    pub computed_answer: bool,
+
     /// Row shape.
     #[arg(long, value_enum, default_value_t = SftFormat::Messages)]
     pub format: SftFormat,

@@ -23,6 +23,10 @@ pub struct Rules {
     pub min_margin: f64,
     /// Pairs: least edit distance, in characters, between the two sides.
     pub min_edit_distance: usize,
+    /// SFT: keep only trajectories whose answer one of their steps computed
+    /// (`... = N`, or N in a code step's output), not ones that stated a
+    /// right answer their steps never reached (a guess).
+    pub computed_answer: bool,
 }
 
 impl Default for Rules {
@@ -33,6 +37,7 @@ impl Default for Rules {
             min_q: None,
             min_margin: 0.5,
             min_edit_distance: 20,
+            computed_answer: false,
         }
     }
 }
@@ -100,6 +105,10 @@ pub fn sft_trajectories(
             skips.add("trajectories with a failed step", 1);
             continue;
         }
+        if rules.computed_answer && !answer_computed(tree, i) {
+            skips.add("trajectories whose steps never computed their answer", 1);
+            continue;
+        }
         ranked.push(Trajectory {
             leaf: i,
             mean_q: tree.mean_q(i),
@@ -125,6 +134,47 @@ pub fn sft_trajectories(
         }
     }
     kept
+}
+
+/// Whether a step on the path to `leaf` computed the leaf's answer: a number
+/// right after an `=` in a step, or in a code step's output, equals it.
+/// Answers that are not plain numbers count as computed.
+fn answer_computed(tree: &IndexedTree<'_>, leaf: usize) -> bool {
+    let Some(answer) = tree.node(leaf).extracted_answer.as_deref().and_then(number) else {
+        return true;
+    };
+    let mut at = Some(leaf);
+    while let Some(i) = at {
+        let node = tree.node(i);
+        let results = node.step_text.split('=').skip(1).filter_map(number_at_start);
+        let outputs = node
+            .exec_output
+            .iter()
+            .flat_map(|o| o.split(|c: char| c.is_whitespace() || c == ','))
+            .filter_map(number);
+        if results.chain(outputs).any(|n| (n - answer).abs() <= 1e-9 * answer.abs().max(1.0)) {
+            return true;
+        }
+        at = tree.parent[i];
+    }
+    false
+}
+
+/// A plain number: `1,200`, `$3.50`, `-4`, `7.` (thousands separators and a
+/// dollar sign allowed).
+fn number(text: &str) -> Option<f64> {
+    let text = text.trim().trim_start_matches('$').trim_end_matches(['.', ',']);
+    text.replace(',', "").parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+/// The number that opens `text` (after spaces and a dollar sign), if any.
+fn number_at_start(text: &str) -> Option<f64> {
+    let text = text.trim_start().trim_start_matches('$').trim_start();
+    let end = text
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || c == '.' || c == ',' || (i == 0 && c == '-')))
+        .map_or(text.len(), |(i, _)| i);
+    number(&text[..end])
 }
 
 /// Step-level pairs as rStar-Math builds them: at each node, up to 2 children

@@ -163,6 +163,8 @@ pub struct ExportSettings {
     pub sft_per_problem: usize,
     /// SFT: lowest mean Q a trajectory may have.
     pub sft_min_q: Option<f64>,
+    /// SFT: only trajectories whose steps computed their answer, not guesses.
+    pub sft_computed_answer: bool,
     /// Pairs: step pairs or solution pairs.
     pub pairs: PairKind,
     /// Pairs: least Q margin.
@@ -183,6 +185,7 @@ impl Default for ExportSettings {
         ExportSettings {
             sft_per_problem: 2,
             sft_min_q: None,
+            sft_computed_answer: false,
             pairs: PairKind::Steps,
             pair_margin: 0.5,
             pair_edit_distance: 20,

@@ -20,6 +20,7 @@ pub async fn run(db: &Path, command: ExportCommand, out: Output) -> anyhow::Resu
             let rules = Rules {
                 max_per_problem: Some(args.max_per_problem),
                 min_q: args.common.min_q,
+                computed_answer: args.computed_answer,
                 ..Rules::default()
             };
             (args.common, format, rules)
@@ -35,6 +36,7 @@ pub async fn run(db: &Path, command: ExportCommand, out: Output) -> anyhow::Resu
                 min_q: args.common.min_q,
                 min_margin: args.min_margin,
                 min_edit_distance: args.min_edit_distance,
+                ..Rules::default()
             };
             (args.common, format, rules)
         }

@@ -111,6 +111,7 @@ pub(super) async fn export(ctx: &Ctx<'_>) -> anyhow::Result<Done> {
             Rules {
                 max_per_problem: Some(settings.sft_per_problem),
                 min_q: settings.sft_min_q,
+                computed_answer: settings.sft_computed_answer,
                 ..Rules::default()
             },
         ),
@@ -122,6 +123,7 @@ pub(super) async fn export(ctx: &Ctx<'_>) -> anyhow::Result<Done> {
                 min_q: None,
                 min_margin: settings.pair_margin,
                 min_edit_distance: settings.pair_edit_distance,
+                ..Rules::default()
             },
         ),
     ];
