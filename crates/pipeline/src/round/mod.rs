@@ -211,7 +211,7 @@ pub async fn run_round(
                 pipeline.name
             );
         } else if let Some(stored) = &existing.plan {
-            let stored: Value = serde_json::from_str(stored)
+            let stored = stored_plan(stored)
                 .with_context(|| format!("reading the plan of round {number}"))?;
             let differ = differences(&stored, &plan, "");
             if !differ.is_empty() {
@@ -339,6 +339,17 @@ fn plan(pipeline: &PipelineConfig) -> anyhow::Result<Value> {
     Ok(plan)
 }
 
+/// A stored plan as this build reads it: a plan stored by an older build
+/// lacks the settings added since, which take this build's defaults, so that
+/// an upgrade can resume a round.
+fn stored_plan(text: &str) -> anyhow::Result<Value> {
+    let stored: Value = serde_json::from_str(text)?;
+    Ok(serde_json::from_value::<PipelineConfig>(stored.clone())
+        .ok()
+        .and_then(|p| plan(&p).ok())
+        .unwrap_or(stored))
+}
+
 /// The pipeline's first policy: `[models] policy`, or the fetched default model.
 pub fn first_policy(pipeline: &PipelineConfig) -> anyhow::Result<PathBuf> {
     let path = match &pipeline.models.policy {
@@ -438,4 +449,24 @@ async fn register(store: &Store, role: &str, path: &Path) -> anyhow::Result<i64>
             sha256: sha256_file(path)?,
         })
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_from_an_older_build_resumes_with_the_new_defaults() {
+        let pipeline = PipelineConfig::load("mawps").unwrap();
+        let mut old = plan(&pipeline).unwrap();
+        old["export"].as_object_mut().unwrap().remove("sft_computed_answer");
+        old["data"].as_object_mut().unwrap().remove("pool_limit");
+        let read = stored_plan(&old.to_string()).unwrap();
+        let differ = differences(&read, &plan(&pipeline).unwrap(), "");
+        assert!(differ.is_empty(), "{differ:?}");
+        // A setting that really differs is still found.
+        old["search"]["rollouts"] = 3.into();
+        let read = stored_plan(&old.to_string()).unwrap();
+        assert_eq!(differences(&read, &plan(&pipeline).unwrap(), ""), ["search.rollouts"]);
+    }
 }
