@@ -146,13 +146,20 @@ fn answer_computed(tree: &IndexedTree<'_>, leaf: usize) -> bool {
     let mut at = Some(leaf);
     while let Some(i) = at {
         let node = tree.node(i);
-        let results = node.step_text.split('=').skip(1).filter_map(number_at_start);
+        let results = node
+            .step_text
+            .split('=')
+            .skip(1)
+            .filter_map(number_at_start);
         let outputs = node
             .exec_output
             .iter()
             .flat_map(|o| o.split(|c: char| c.is_whitespace() || c == ','))
             .filter_map(number);
-        if results.chain(outputs).any(|n| (n - answer).abs() <= 1e-9 * answer.abs().max(1.0)) {
+        if results
+            .chain(outputs)
+            .any(|n| (n - answer).abs() <= 1e-9 * answer.abs().max(1.0))
+        {
             return true;
         }
         at = tree.parent[i];
@@ -163,8 +170,14 @@ fn answer_computed(tree: &IndexedTree<'_>, leaf: usize) -> bool {
 /// A plain number: `1,200`, `$3.50`, `-4`, `7.` (thousands separators and a
 /// dollar sign allowed).
 fn number(text: &str) -> Option<f64> {
-    let text = text.trim().trim_start_matches('$').trim_end_matches(['.', ',']);
-    text.replace(',', "").parse::<f64>().ok().filter(|n| n.is_finite())
+    let text = text
+        .trim()
+        .trim_start_matches('$')
+        .trim_end_matches(['.', ',']);
+    text.replace(',', "")
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
 }
 
 /// The number that opens `text` (after spaces and a dollar sign), if any.

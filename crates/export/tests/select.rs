@@ -145,13 +145,13 @@ fn sft_leaves_out_failed_steps_and_repeats() {
 fn sft_can_keep_only_trajectories_that_computed_their_answer() {
     // Every right leaf answers 12.
     let t = tree(&[
-        step(0, "He has 3 * 4 = 12 apples.\n\n", 0.5), // 1
+        step(0, "He has 3 * 4 = 12 apples.\n\n", 0.5),    // 1
         leaf(1, "The answer is \\boxed{12}.", 1.0, true), // 2: computed in step 1
-        step(0, "The number is unknown.\n\n", 0.5),    // 3
+        step(0, "The number is unknown.\n\n", 0.5),       // 3
         leaf(3, "The answer is \\boxed{12}.", 1.0, true), // 4: a guess
-        step(0, "She has 4 - 16 = -12 left.\n\n", 0.5), // 5: computed -12, not 12
+        step(0, "She has 4 - 16 = -12 left.\n\n", 0.5),   // 5: computed -12, not 12
         leaf(5, "The answer is \\boxed{12}.", 1.0, true), // 6
-        leaf(0, "So 7 + 5 = $12.", 0.9, true),          // 7: computed in the answer step
+        leaf(0, "So 7 + 5 = $12.", 0.9, true),            // 7: computed in the answer step
     ]);
     let t = IndexedTree::new(&t).unwrap();
     let all = sft_trajectories(&t, &Rules::default(), &mut Skips::default());
@@ -167,7 +167,10 @@ fn sft_can_keep_only_trajectories_that_computed_their_answer() {
         .collect();
     kept.sort();
     assert_eq!(kept, [2, 7]);
-    assert_eq!(skips.0["trajectories whose steps never computed their answer"], 2);
+    assert_eq!(
+        skips.0["trajectories whose steps never computed their answer"],
+        2
+    );
 }
 
 #[test]

@@ -326,7 +326,10 @@ fn interjected_text_is_fed_in_place_of_sampled_tokens() {
     // A calculator-like hook: after three characters it writes " =", then the sum.
     let e = engine();
     let prompt = e
-        .chat_prompt(&[Message::new("user", "Add 600 and 634. Write the sum as 600 + 634 = N.")])
+        .chat_prompt(&[Message::new(
+            "user",
+            "Add 600 and 634. Write the sum as 600 + 634 = N.",
+        )])
         .unwrap();
     let forced = " 1234";
     let hook = Interject(Arc::new(|text: &str| {
@@ -346,11 +349,22 @@ fn interjected_text_is_fed_in_place_of_sampled_tokens() {
     };
     let cursor = e.start(prompt.clone()).unwrap();
     let c = e
-        .expand(&[Expansion { cursor, candidates: 1, seed: None }], &params, None)
+        .expand(
+            &[Expansion {
+                cursor,
+                candidates: 1,
+                seed: None,
+            }],
+            &params,
+            None,
+        )
         .unwrap()
         .remove(0)
         .remove(0);
-    let at = c.text.find(" = 1234").unwrap_or_else(|| panic!("{:?}", c.text));
+    let at = c
+        .text
+        .find(" = 1234")
+        .unwrap_or_else(|| panic!("{:?}", c.text));
     assert!(at < 20, "{:?}", c.text);
     // Its tokens are in the completion, with real log-probabilities, and the
     // text decodes from them as sampled text does.
@@ -358,7 +372,12 @@ fn interjected_text_is_fed_in_place_of_sampled_tokens() {
     assert!(c.tokens.windows(ids.len()).any(|w| w == ids.as_slice()));
     assert_eq!(c.tokens.len(), c.logprobs.len());
     assert!(c.logprobs.iter().all(|lp| lp.is_finite() && *lp <= 0.0));
-    assert!(e.tokenizer().decode(&c.tokens).unwrap().starts_with(&c.text));
+    assert!(
+        e.tokenizer()
+            .decode(&c.tokens)
+            .unwrap()
+            .starts_with(&c.text)
+    );
     assert_eq!(
         c.cursor.node.len() + c.cursor.pending.len(),
         prompt.len() + c.tokens.len()

@@ -285,7 +285,9 @@ impl PipelineConfig {
             bail!("[data] pool_limit or pool_per_round is 0: the pool would be empty");
         }
         if self.data.pool_limit.is_some() && self.data.pool_per_round.is_some() {
-            bail!("[data] pool_limit and pool_per_round both set: use one (pool_per_round takes a new slice each round)");
+            bail!(
+                "[data] pool_limit and pool_per_round both set: use one (pool_per_round takes a new slice each round)"
+            );
         }
         if self.eval_datasets().is_empty() {
             bail!("no held-out set: name the datasets to evaluate on in [data] held_out");
@@ -302,7 +304,9 @@ impl PipelineConfig {
         }
         for name in self.eval.limits.keys() {
             if !strategies.contains(name) {
-                bail!("[eval] limits names {name:?}, which is not one of [eval] strategies {strategies:?}");
+                bail!(
+                    "[eval] limits names {name:?}, which is not one of [eval] strategies {strategies:?}"
+                );
             }
         }
         self.train.policy.method()?;
@@ -468,11 +472,17 @@ limits = { "maj@8" = 40 }
         let config = PipelineConfig::parse(text, "mine.toml").unwrap();
         config.validate_round().unwrap();
         assert!(config.formats.text.calculator);
-        assert!(!PipelineConfig::load("default").unwrap().formats.text.calculator);
+        assert!(
+            !PipelineConfig::load("default")
+                .unwrap()
+                .formats
+                .text
+                .calculator
+        );
         assert_eq!(config.data.pool_slice(1), (0, Some(12)));
         assert_eq!(config.data.pool_slice(3), (24, Some(12)));
-        let unsliced = PipelineConfig::parse(&text.replace("pool_per_round", "pool_limit"), "x.toml")
-            .unwrap();
+        let unsliced =
+            PipelineConfig::parse(&text.replace("pool_per_round", "pool_limit"), "x.toml").unwrap();
         assert_eq!(unsliced.data.pool_slice(3), (0, Some(12)));
         let strategy = |s: &str| s.parse::<evolve_strategy::Strategy>().unwrap();
         assert_eq!(config.eval.limit_of(&strategy("maj@8")), Some(40));
@@ -485,8 +495,9 @@ limits = { "maj@8" = 40 }
         .unwrap();
         let err = format!("{:#}", both.validate_round().unwrap_err());
         assert!(err.contains("pool_limit and pool_per_round"), "{err}");
-        let stray = PipelineConfig::parse(&text.replace("\"maj@8\" = 40", "\"maj@4\" = 40"), "x.toml")
-            .unwrap();
+        let stray =
+            PipelineConfig::parse(&text.replace("\"maj@8\" = 40", "\"maj@4\" = 40"), "x.toml")
+                .unwrap();
         let err = format!("{:#}", stray.validate_round().unwrap_err());
         assert!(err.contains("maj@4"), "{err}");
     }

@@ -94,8 +94,10 @@ fn after_punctuation(text: &str) -> Option<&str> {
         return None;
     }
     let run = rest.trim();
-    (!run.is_empty() && run.chars().all(is_arith) && run.starts_with(|c: char| c.is_ascii_digit() || c == '(' || c == '$'))
-        .then_some(run)
+    (!run.is_empty()
+        && run.chars().all(is_arith)
+        && run.starts_with(|c: char| c.is_ascii_digit() || c == '(' || c == '$'))
+    .then_some(run)
 }
 
 /// `value` as a decimal: exact within four places, else rounded to two.
@@ -364,7 +366,10 @@ mod tests {
         assert_eq!(calculate("In all: 1,200 + 30 =").as_deref(), Some(" 1230"));
         // A chain goes on from the previous result.
         assert_eq!(calculate("3 * 4 + 2 = 12 + 2 =").as_deref(), Some(" 14"));
-        assert_eq!(calculate("First line 2 + 2 = 4.\nThen 4 * 5 =").as_deref(), Some(" 20"));
+        assert_eq!(
+            calculate("First line 2 + 2 = 4.\nThen 4 * 5 =").as_deref(),
+            Some(" 20")
+        );
         // Nothing to calculate: no operator, words, comparisons, a finished claim.
         assert_eq!(calculate("The total = "), None);
         assert_eq!(calculate("He has 12 ="), None);

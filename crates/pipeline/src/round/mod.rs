@@ -459,7 +459,10 @@ mod tests {
     fn a_plan_from_an_older_build_resumes_with_the_new_defaults() {
         let pipeline = PipelineConfig::load("mawps").unwrap();
         let mut old = plan(&pipeline).unwrap();
-        old["export"].as_object_mut().unwrap().remove("sft_computed_answer");
+        old["export"]
+            .as_object_mut()
+            .unwrap()
+            .remove("sft_computed_answer");
         old["data"].as_object_mut().unwrap().remove("pool_limit");
         let read = stored_plan(&old.to_string()).unwrap();
         let differ = differences(&read, &plan(&pipeline).unwrap(), "");
@@ -467,6 +470,9 @@ mod tests {
         // A setting that really differs is still found.
         old["search"]["rollouts"] = 3.into();
         let read = stored_plan(&old.to_string()).unwrap();
-        assert_eq!(differences(&read, &plan(&pipeline).unwrap(), ""), ["search.rollouts"]);
+        assert_eq!(
+            differences(&read, &plan(&pipeline).unwrap(), ""),
+            ["search.rollouts"]
+        );
     }
 }
