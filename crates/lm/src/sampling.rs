@@ -94,7 +94,7 @@ impl Rng {
 /// model's own distribution (temperature 1, before top-k/top-p).
 pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut Rng) -> (u32, f32) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let log_norm = max + logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
+    let log_norm = log_normaliser(logits, max);
     let greedy = || {
         logits
             .iter()
@@ -133,8 +133,12 @@ pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut Rng) -> (u32, f
 /// The log-probability of `token` under the model's own distribution.
 pub fn log_probability(logits: &[f32], token: u32) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let log_norm = max + logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
-    logits[token as usize] - log_norm
+    logits[token as usize] - log_normaliser(logits, max)
+}
+
+/// log(sum(exp(logits))), computed from the largest logit `max`.
+fn log_normaliser(logits: &[f32], max: f32) -> f32 {
+    max + logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln()
 }
 
 /// The tokens top-k and top-p keep, most likely first; empty when both keep everything.
