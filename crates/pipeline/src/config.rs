@@ -157,6 +157,19 @@ pub struct FormatPrompts {
     /// the policy chooses the operations, the calculator does the sums.
     #[serde(default)]
     pub calculator: bool,
+    /// Text steps: arithmetic may use only the question's numbers (in digits
+    /// or words, with the conversions of units it names) and results stated
+    /// earlier; a step with an invented number fails its check.
+    #[serde(default)]
+    pub grounded: bool,
+    /// Text steps: whether a claim may come out negative (false: a negative
+    /// result fails the step's check, as counts of things never are).
+    #[serde(default = "negative_results_allowed")]
+    pub negative_results: bool,
+}
+
+fn negative_results_allowed() -> bool {
+    true
 }
 
 /// A worked example.
@@ -460,6 +473,8 @@ extends = "default"
 name = "mine"
 [formats.text]
 calculator = true
+grounded = true
+negative_results = false
 [data]
 pool = ["mawps-addsub"]
 pool_per_round = 12
@@ -471,14 +486,10 @@ limits = { "maj@8" = 40 }
 "#;
         let config = PipelineConfig::parse(text, "mine.toml").unwrap();
         config.validate_round().unwrap();
-        assert!(config.formats.text.calculator);
-        assert!(
-            !PipelineConfig::load("default")
-                .unwrap()
-                .formats
-                .text
-                .calculator
-        );
+        let text_format = &config.formats.text;
+        assert!(text_format.calculator && text_format.grounded && !text_format.negative_results);
+        let default = PipelineConfig::load("default").unwrap().formats.text;
+        assert!(!default.calculator && !default.grounded && default.negative_results);
         assert_eq!(config.data.pool_slice(1), (0, Some(12)));
         assert_eq!(config.data.pool_slice(3), (24, Some(12)));
         let unsliced =

@@ -4,9 +4,11 @@
 use evolve_export::output_block;
 use evolve_search::{End, StepCheck, StepInput, StepVerifier, Verdict};
 use evolve_verify::sandbox::Sandbox;
-use evolve_verify::{answers_equal, check_arithmetic, extract_answer, extract_final_answer};
+use evolve_verify::{
+    answers_equal, check_arithmetic, extract_answer, extract_final_answer, ungrounded_operands,
+};
 
-use crate::config::StepFormat;
+use crate::config::{FormatPrompts, StepFormat};
 
 /// The stop string that ends a step of each format.
 pub fn delimiter(format: StepFormat) -> &'static str {
@@ -22,6 +24,35 @@ pub fn delimiter(format: StepFormat) -> &'static str {
 pub struct StepChecker {
     format: StepFormat,
     sandbox: Option<Sandbox>,
+    word_problem: WordProblemChecks,
+}
+
+/// Checks of text steps beyond true arithmetic, for word problems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WordProblemChecks {
+    /// Arithmetic uses only numbers of the question and earlier results.
+    pub grounded: bool,
+    /// Claims may come out negative.
+    pub negative_results: bool,
+}
+
+impl Default for WordProblemChecks {
+    fn default() -> WordProblemChecks {
+        WordProblemChecks {
+            grounded: false,
+            negative_results: true,
+        }
+    }
+}
+
+impl WordProblemChecks {
+    /// The checks `prompts` turn on.
+    pub fn of(prompts: &FormatPrompts) -> WordProblemChecks {
+        WordProblemChecks {
+            grounded: prompts.grounded,
+            negative_results: prompts.negative_results,
+        }
+    }
 }
 
 impl StepChecker {
@@ -29,7 +60,8 @@ impl StepChecker {
     /// with the pipeline's limits).
     pub fn for_pipeline(pipeline: &crate::config::PipelineConfig) -> anyhow::Result<StepChecker> {
         Ok(match pipeline.search.step_format {
-            StepFormat::Text => StepChecker::text(),
+            StepFormat::Text => StepChecker::text()
+                .with_word_problem_checks(WordProblemChecks::of(&pipeline.formats.text)),
             StepFormat::Code => StepChecker::code(anyhow::Context::context(
                 Sandbox::new(pipeline.sandbox.limits()),
                 "code steps need the Python sandbox",
@@ -42,7 +74,14 @@ impl StepChecker {
         StepChecker {
             format: StepFormat::Text,
             sandbox: None,
+            word_problem: WordProblemChecks::default(),
         }
+    }
+
+    /// The same checker, failing text steps that `checks` refuse.
+    pub fn with_word_problem_checks(mut self, checks: WordProblemChecks) -> StepChecker {
+        self.word_problem = checks;
+        self
     }
 
     /// A checker for code steps, running them in `sandbox`.
@@ -50,21 +89,46 @@ impl StepChecker {
         StepChecker {
             format: StepFormat::Code,
             sandbox: Some(sandbox),
+            word_problem: WordProblemChecks::default(),
         }
     }
 
     fn check_text(&self, step: &StepInput<'_>) -> Verdict {
         let arithmetic = check_arithmetic(step.text);
+        let mut faults = Vec::new();
+        if !arithmetic.holds() {
+            faults.push(format!("false: {}", arithmetic.false_claims.join("; ")));
+        }
+        if self.word_problem.grounded {
+            let known = std::iter::once(step.question)
+                .chain(step.path.iter().copied())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let invented = ungrounded_operands(step.text, &arithmetic, &known);
+            if !invented.is_empty() {
+                faults.push(format!("not in the question: {}", invented.join("; ")));
+            }
+        }
+        if !self.word_problem.negative_results {
+            let negative: Vec<String> = arithmetic
+                .computed
+                .iter()
+                .filter(|c| c.value < 0.0)
+                .map(|c| c.expression.clone())
+                .collect();
+            if !negative.is_empty() {
+                faults.push(format!("negative: {}", negative.join("; ")));
+            }
+        }
         Verdict {
             check: (arithmetic.claims > 0).then(|| {
-                if arithmetic.holds() {
+                if faults.is_empty() {
                     StepCheck::Ok
                 } else {
                     StepCheck::Error
                 }
             }),
-            output: (!arithmetic.holds())
-                .then(|| format!("false: {}", arithmetic.false_claims.join("; "))),
+            output: (!faults.is_empty()).then(|| faults.join("; ")),
             ..Verdict::default()
         }
     }
@@ -204,6 +268,50 @@ mod tests {
         let v = checker.check(&input("so 7 apples remain and then", vec![], End::Length));
         assert_eq!(v.answer.as_deref(), Some("7"));
         assert!(!v.is_final);
+    }
+
+    #[test]
+    fn word_problem_checks_fail_invented_numbers_and_negative_counts() {
+        let question = "Henry had 11 dollars. He got 18 more but spent 10 on a game.";
+        let step = |text: &'static str, path: Vec<&'static str>| StepInput {
+            question,
+            path,
+            path_code: vec![],
+            text,
+            end: End::Delimiter,
+            last: false,
+        };
+        let plain = StepChecker::text();
+        let strict = StepChecker::text().with_word_problem_checks(WordProblemChecks {
+            grounded: true,
+            negative_results: false,
+        });
+        let invented = step("Now we have 19 + 18 = 37.\n\n", vec![]);
+        assert_eq!(plain.check(&invented).check, Some(StepCheck::Ok));
+        let v = strict.check(&invented);
+        assert_eq!(v.check, Some(StepCheck::Error));
+        assert_eq!(
+            v.output.as_deref(),
+            Some("not in the question: 19 in 19 + 18")
+        );
+        let negative = step("He spent 10 - 18 = -8 dollars.\n\n", vec![]);
+        assert_eq!(plain.check(&negative).check, Some(StepCheck::Ok));
+        let v = strict.check(&negative);
+        assert_eq!(v.check, Some(StepCheck::Error));
+        assert_eq!(v.output.as_deref(), Some("negative: 10 - 18"));
+        // Results of earlier steps are the next step's numbers.
+        let first = "He has 11 + 18 = 29 dollars.\n\n";
+        assert_eq!(
+            strict.check(&step(first, vec![])).check,
+            Some(StepCheck::Ok)
+        );
+        let next = step("He has 29 - 10 = 19 left.\n\n", vec![first]);
+        assert_eq!(strict.check(&next).check, Some(StepCheck::Ok));
+        let wrong = step("He has 29 - 10 = 18 left.\n\n", vec![first]);
+        assert_eq!(
+            strict.check(&wrong).output.as_deref(),
+            Some("false: 29 - 10 = 18 (29 - 10 is 19)")
+        );
     }
 
     #[test]

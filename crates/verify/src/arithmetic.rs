@@ -20,6 +20,17 @@ pub struct ArithmeticCheck {
     pub claims: usize,
     /// The false ones, each as `lhs = rhs (lhs is v)`.
     pub false_claims: Vec<String>,
+    /// What each claim computes, in order.
+    pub computed: Vec<Computed>,
+}
+
+/// The side of a claim that computes (the one with an operator) and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Computed {
+    /// The arithmetic as written, such as `15 - 31`.
+    pub expression: String,
+    /// Its value.
+    pub value: f64,
 }
 
 impl ArithmeticCheck {
@@ -34,7 +45,8 @@ static ANNOTATION: LazyLock<Regex> =
 static TIMES_X: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\d)\s*[x×·]\s*([\d($])").unwrap());
 static PERCENT_OF: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"%\s*of\s+").unwrap());
 static POWER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\^\s*(\d+(?:\.\d+)?)").unwrap());
-static THOUSANDS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\d),(\d{3})\b").unwrap());
+pub(crate) static THOUSANDS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\d),(\d{3})\b").unwrap());
 
 /// Finds and evaluates the arithmetic claims of `step`.
 pub fn check_arithmetic(step: &str) -> ArithmeticCheck {
@@ -210,6 +222,15 @@ fn compare(left: &str, right: &str, check: &mut ArithmeticCheck) {
         return;
     }
     check.claims += 1;
+    let (expression, value) = if has_operator(left) {
+        (left, l)
+    } else {
+        (right, r)
+    };
+    check.computed.push(Computed {
+        expression: expression.trim().to_owned(),
+        value: value.approx,
+    });
     if !equal(l, r, right) && !equal(r, l, left) {
         check.false_claims.push(format!(
             "{} = {} ({} is {})",

@@ -11,9 +11,10 @@
 //! number never equals itself times 100 unless one side carries a percent sign.
 #![deny(missing_docs)]
 
-pub use crate::arithmetic::{ArithmeticCheck, calculate, check_arithmetic};
+pub use crate::arithmetic::{ArithmeticCheck, Computed, calculate, check_arithmetic};
 pub use crate::equal::answers_equal;
 pub use crate::extract::{extract_answer, extract_boxed, extract_final_answer};
+pub use crate::grounding::ungrounded_operands;
 pub use crate::normalize::{Normalized, normalize};
 pub use crate::rational::Rational;
 
@@ -22,6 +23,7 @@ pub mod arithmetic;
 mod equal;
 pub mod expr;
 mod extract;
+mod grounding;
 mod normalize;
 mod rational;
 pub mod sandbox;
