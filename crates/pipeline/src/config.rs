@@ -302,6 +302,12 @@ impl PipelineConfig {
                 "[data] pool_limit and pool_per_round both set: use one (pool_per_round takes a new slice each round)"
             );
         }
+        if self.round.ppm_search_from < 2 {
+            bail!(
+                "[round] ppm_search_from is {}: round 1 has no PPM to search with; use 2 or later",
+                self.round.ppm_search_from
+            );
+        }
         if self.eval_datasets().is_empty() {
             bail!("no held-out set: name the datasets to evaluate on in [data] held_out");
         }
@@ -498,6 +504,12 @@ limits = { "maj@8" = 40 }
         let strategy = |s: &str| s.parse::<evolve_strategy::Strategy>().unwrap();
         assert_eq!(config.eval.limit_of(&strategy("maj@8")), Some(40));
         assert_eq!(config.eval.limit_of(&strategy("greedy")), Some(100));
+
+        let early =
+            PipelineConfig::parse(&format!("{text}[round]\nppm_search_from = 1\n"), "x.toml")
+                .unwrap();
+        let err = format!("{:#}", early.validate_round().unwrap_err());
+        assert!(err.contains("ppm_search_from"), "{err}");
 
         let both = PipelineConfig::parse(
             &text.replace("pool_per_round = 12", "pool_per_round = 12\npool_limit = 5"),

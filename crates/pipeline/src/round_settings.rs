@@ -81,6 +81,10 @@ pub struct RoundSettings {
     /// round's PPM (rStar-Math's PPM-augmented MCTS); round 1 has none and is
     /// terminal-guided.
     pub ppm_search: bool,
+    /// The first round whose search uses the previous round's PPM (2).
+    /// rStar-Math's is 3: round 2 still searches terminal-guided, with the
+    /// stronger policy, to train a reliable PPM.
+    pub ppm_search_from: i64,
     /// Changes to `[search]` for round 1 only.
     pub first_search: SearchOverrides,
     /// Changes to `[search]` for rounds 2 and later.
@@ -91,6 +95,7 @@ impl Default for RoundSettings {
     fn default() -> RoundSettings {
         RoundSettings {
             ppm_search: true,
+            ppm_search_from: 2,
             first_search: SearchOverrides::default(),
             later_search: SearchOverrides::default(),
         }
