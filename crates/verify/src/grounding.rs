@@ -22,15 +22,14 @@ static RESULT: LazyLock<Regex> =
 pub fn ungrounded_operands(step: &str, check: &ArithmeticCheck, known: &str) -> Vec<String> {
     let mut have = numbers_in(known);
     have.extend(numbers_in_words(step));
-    let step_plain = THOUSANDS.replace_all(step, "$1$2");
     have.extend(
         RESULT
-            .captures_iter(&step_plain)
+            .captures_iter(&without_separators(step))
             .filter_map(|caps| caps[1].parse::<f64>().ok()),
     );
     let mut missing = Vec::new();
     for computed in &check.computed {
-        let plain = THOUSANDS.replace_all(&computed.expression, "$1$2");
+        let plain = without_separators(&computed.expression);
         for operand in NUMBER.find_iter(&plain) {
             let Ok(value) = operand.as_str().parse::<f64>() else {
                 continue;
@@ -43,14 +42,19 @@ pub fn ungrounded_operands(step: &str, check: &ArithmeticCheck, known: &str) -> 
     missing
 }
 
+/// `text` with thousands separators dropped (twice, for `1,200,000`).
+fn without_separators(text: &str) -> String {
+    let once = THOUSANDS.replace_all(text, "$1$2");
+    THOUSANDS.replace_all(&once, "$1$2").into_owned()
+}
+
 fn same(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 
 /// The numbers of `text`, in digits and in words.
 fn numbers_in(text: &str) -> Vec<f64> {
-    let plain = THOUSANDS.replace_all(text, "$1$2");
-    let plain = THOUSANDS.replace_all(&plain, "$1$2");
+    let plain = without_separators(text);
     let mut numbers: Vec<f64> = NUMBER
         .find_iter(&plain)
         .filter_map(|m| m.as_str().parse().ok())
