@@ -11,14 +11,15 @@ mod table;
 fn main() -> ExitCode {
     keep_freed_memory();
     let cli = cli::Cli::parse();
-    if let Some(threads) = cli
+    // rayon reads this once, when its pool starts, and candle on every matmul:
+    // set it first, always, since without it candle counts the physical cores
+    // by reading /proc/cpuinfo for each matmul (thousands of reads a second).
+    let threads = cli
         .threads
         .or_else(|| commands::pipeline_threads(&cli.command))
-    {
-        // candle and rayon read this once, when their thread pool starts: set it first.
-        // SAFETY: no other thread exists yet.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.max(1).to_string()) };
-    }
+        .unwrap_or_else(candle_core::utils::get_num_threads);
+    // SAFETY: no other thread exists yet.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.max(1).to_string()) };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -351,7 +351,9 @@ impl Model {
             let started = Instant::now();
 
             // Consecutive one-token sequences over the same prefix and of the same
-            // length (siblings decoding in lockstep) attend together; the rest one by one.
+            // length (siblings decoding in lockstep) attend together; a lone
+            // decoding sequence takes the same path, which reads its prefix in
+            // place where `attend` would copy it for every token.
             let mut outputs = Vec::with_capacity(seqs.len());
             let (mut row, mut i) = (0, 0);
             while i < seqs.len() {
@@ -370,7 +372,7 @@ impl Model {
                     k.narrow(1, row, rows)?,
                     v.narrow(1, row, rows)?,
                 );
-                outputs.push(if j - i > 1 {
+                outputs.push(if len == 1 {
                     self.attend_siblings(layer, &mut seqs[i..j], &q, &k, &v)?
                 } else {
                     self.attend(layer, &mut seqs[i], &q, &k, &v)?

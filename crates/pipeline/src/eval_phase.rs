@@ -71,9 +71,39 @@ impl<'e> TestTime<'e> {
             .solve(strategy, question, key)?)
     }
 
+    /// Runs `strategy` on each `(question, key)`; greedy, `maj` and `bon`
+    /// decode the questions' solutions in shared batches.
+    pub fn solve_many(
+        &mut self,
+        strategy: &Strategy,
+        questions: &[(&str, u64)],
+    ) -> anyhow::Result<Vec<Outcome>> {
+        let scorer = self.scorer.as_mut().map(|s| s as &mut dyn StepScorer);
+        Ok(Solver::new(&mut self.policy, &self.checker)
+            .with_scorer(scorer)
+            .with_limits(self.limits)
+            .with_seed(self.seed)
+            .solve_many(strategy, questions)?)
+    }
+
     /// Whether `answer` equals `gold` (the grader of `evolve grade`).
     pub fn grade(&self, answer: &str, gold: &str) -> bool {
         evolve_search::StepVerifier::grade(&self.checker, answer, gold)
+    }
+}
+
+/// Solutions decoded at once when an evaluation batches questions: enough
+/// rows to keep the quantised kernels busy on a small CPU model.
+const SOLUTIONS_IN_FLIGHT: usize = 32;
+
+/// Questions solved together: sampling strategies fill
+/// [`SOLUTIONS_IN_FLIGHT`]; the others (and `auto`) take one at a time.
+pub fn questions_per_batch(strategy: &Strategy) -> usize {
+    match *strategy {
+        Strategy::Greedy | Strategy::Majority { .. } | Strategy::BestOfN { .. } => {
+            (SOLUTIONS_IN_FLIGHT / strategy.budget().max(1)).max(1)
+        }
+        _ => 1,
     }
 }
 
@@ -272,6 +302,14 @@ pub async fn run_eval(
             config: config.to_string(),
         })
         .await?;
+    // Batches are fixed slices of the question list, so a resumed run solves
+    // each remaining question in the company it would have had.
+    let per_batch = questions_per_batch(&job.strategy);
+    let batch_of: std::collections::HashMap<i64, usize> = problems
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id, i / per_batch))
+        .collect();
     let done = store.evaluated_problems(evaluation_id).await?;
     let (already, todo): (Vec<Problem>, Vec<Problem>) =
         problems.into_iter().partition(|p| done.contains(&p.id));
@@ -283,58 +321,85 @@ pub async fn run_eval(
     let mut test_time = TestTime::new(engine, pipeline, ppm)?;
     let (mut tokens, mut generation_seconds) = (0usize, 0.0f64);
     let mut graded = 0;
-    for problem in &todo {
+    for batch in todo.chunk_by(|a, b| batch_of[&a.id] == batch_of[&b.id]) {
         if crate::interrupt::stop_requested() {
             break;
         }
-        let outcome = tokio::task::block_in_place(|| {
-            test_time.solve(
-                &job.strategy,
-                &problem.question,
-                problem.id as u64,
-                table.as_ref(),
-            )
-        })
-        .with_context(|| format!("solving problem {} ({})", problem.id, problem.external_id))?;
-        let correct = outcome
-            .answer
-            .as_deref()
-            .is_some_and(|a| test_time.grade(a, &problem.gold_answer));
-        tokens += outcome.compute.generated_tokens;
-        generation_seconds += outcome.compute.seconds;
-        let detail = serde_json::json!({
-            "strategy": outcome.strategy,
-            "difficulty_bin": outcome.difficulty_bin,
-            "chosen": outcome.chosen,
-            "compute": outcome.compute,
-            "candidates": outcome.candidates.iter().map(|c| serde_json::json!({
-                "answer": c.answer,
-                "score": c.score,
-                "tokens": c.tokens,
-                "correct": c.answer.as_deref().is_some_and(|a| test_time.grade(a, &problem.gold_answer)),
-            })).collect::<Vec<_>>(),
-        });
-        store
-            .record_result(&NewResult {
-                evaluation_id,
+        let outcomes: Vec<Outcome> = tokio::task::block_in_place(|| {
+            // `auto` (its table) and the strategies that do not batch run one by one.
+            if batch.len() == 1 {
+                batch
+                    .iter()
+                    .map(|problem| {
+                        test_time
+                            .solve(
+                                &job.strategy,
+                                &problem.question,
+                                problem.id as u64,
+                                table.as_ref(),
+                            )
+                            .with_context(|| {
+                                format!("solving problem {} ({})", problem.id, problem.external_id)
+                            })
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            } else {
+                let questions: Vec<(&str, u64)> = batch
+                    .iter()
+                    .map(|p| (p.question.as_str(), p.id as u64))
+                    .collect();
+                test_time
+                    .solve_many(&job.strategy, &questions)
+                    .with_context(|| {
+                        format!(
+                            "solving problems {} to {}",
+                            batch[0].id,
+                            batch[batch.len() - 1].id
+                        )
+                    })
+            }
+        })?;
+        for (problem, outcome) in batch.iter().zip(outcomes) {
+            let correct = outcome
+                .answer
+                .as_deref()
+                .is_some_and(|a| test_time.grade(a, &problem.gold_answer));
+            tokens += outcome.compute.generated_tokens;
+            generation_seconds += outcome.compute.seconds;
+            let detail = serde_json::json!({
+                "strategy": outcome.strategy,
+                "difficulty_bin": outcome.difficulty_bin,
+                "chosen": outcome.chosen,
+                "compute": outcome.compute,
+                "candidates": outcome.candidates.iter().map(|c| serde_json::json!({
+                    "answer": c.answer,
+                    "score": c.score,
+                    "tokens": c.tokens,
+                    "correct": c.answer.as_deref().is_some_and(|a| test_time.grade(a, &problem.gold_answer)),
+                })).collect::<Vec<_>>(),
+            });
+            store
+                .record_result(&NewResult {
+                    evaluation_id,
+                    problem_id: problem.id,
+                    response: outcome.response(),
+                    answer: outcome.answer.clone(),
+                    correct,
+                    tokens: outcome.compute.generated_tokens as i64,
+                    seconds: outcome.compute.seconds,
+                    detail: detail.to_string(),
+                })
+                .await?;
+            graded += 1;
+            progress.question(&QuestionReport {
                 problem_id: problem.id,
-                response: outcome.response(),
-                answer: outcome.answer.clone(),
+                strategy: outcome.strategy.clone(),
+                answer: outcome.answer,
                 correct,
-                tokens: outcome.compute.generated_tokens as i64,
+                tokens: outcome.compute.generated_tokens,
                 seconds: outcome.compute.seconds,
-                detail: detail.to_string(),
-            })
-            .await?;
-        graded += 1;
-        progress.question(&QuestionReport {
-            problem_id: problem.id,
-            strategy: outcome.strategy.clone(),
-            answer: outcome.answer,
-            correct,
-            tokens: outcome.compute.generated_tokens,
-            seconds: outcome.compute.seconds,
-        });
+            });
+        }
     }
     let totals = store
         .evaluation_summary(evaluation_id)

@@ -13,7 +13,7 @@ pub use crate::config::{
 };
 pub use crate::eval_phase::{
     CalibrationJob, EvalJob, EvalProgress, EvalSummary, QuestionReport, TestTime,
-    calibration_strategies, run_calibration, run_eval,
+    calibration_strategies, questions_per_batch, run_calibration, run_eval,
 };
 pub use crate::policy::{EnginePolicy, PolicyStats};
 pub use crate::ppm_scorer::PpmScorer;

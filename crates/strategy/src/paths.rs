@@ -75,6 +75,16 @@ impl<S> Path<S> {
     }
 }
 
+/// A path to extend, with the question it answers.
+pub(crate) struct Extension<'a, S> {
+    pub question: &'a str,
+    /// The question's key (seeds).
+    pub key: u64,
+    pub path: &'a Path<S>,
+    /// Candidate next steps wanted.
+    pub candidates: usize,
+}
+
 impl<P: Policy, V: StepVerifier> Solver<'_, P, V> {
     /// The empty solution of `question`.
     pub(crate) fn root(&mut self, question: &str) -> Result<Path<P::State>, StrategyError> {
@@ -104,15 +114,39 @@ impl<P: Policy, V: StepVerifier> Solver<'_, P, V> {
         items: &[(&Path<P::State>, usize)],
         greedy: bool,
     ) -> Result<Vec<Vec<Path<P::State>>>, StrategyError> {
+        let items: Vec<Extension<'_, P::State>> = items
+            .iter()
+            .map(|&(path, candidates)| Extension {
+                question,
+                key,
+                path,
+                candidates,
+            })
+            .collect();
+        self.extend_many(&items, greedy)
+    }
+
+    /// [`Solver::extend`] over paths of several questions, in one policy call.
+    pub(crate) fn extend_many(
+        &mut self,
+        items: &[Extension<'_, P::State>],
+        greedy: bool,
+    ) -> Result<Vec<Vec<Path<P::State>>>, StrategyError> {
         let requests: Vec<Request<'_, P::State>> = items
             .iter()
-            .map(|(path, candidates)| Request {
-                state: path
+            .map(|item| Request {
+                state: item
+                    .path
                     .state
                     .as_ref()
                     .expect("only unfinished paths are extended"),
-                candidates: *candidates,
-                seed: mix(&[self.seed, key, path.key, path.steps.len() as u64]),
+                candidates: item.candidates,
+                seed: mix(&[
+                    self.seed,
+                    item.key,
+                    item.path.key,
+                    item.path.steps.len() as u64,
+                ]),
                 greedy,
             })
             .collect();
@@ -125,7 +159,8 @@ impl<P: Policy, V: StepVerifier> Solver<'_, P, V> {
         self.compute.expansions += items.len();
 
         let mut children: Vec<Vec<(Path<P::State>, End)>> = Vec::with_capacity(items.len());
-        for ((parent, _), proposals) in items.iter().zip(proposals) {
+        for (item, proposals) in items.iter().zip(proposals) {
+            let parent = item.path;
             let mut these = Vec::with_capacity(proposals.len());
             for (i, proposal) in proposals.into_iter().enumerate() {
                 self.compute.generated_tokens += proposal.tokens;
@@ -149,10 +184,11 @@ impl<P: Policy, V: StepVerifier> Solver<'_, P, V> {
         let limits = self.limits;
         let verifier = self.verifier;
         let mut verdicts = {
-            let inputs: Vec<StepInput<'_>> = children
+            let inputs: Vec<StepInput<'_>> = items
                 .iter()
-                .flatten()
-                .map(|(child, end)| {
+                .zip(&children)
+                .flat_map(|(item, these)| these.iter().map(move |c| (item.question, c)))
+                .map(|(question, (child, end))| {
                     let (text, earlier) = child.steps.split_last().expect("a new step");
                     StepInput {
                         question,

@@ -111,13 +111,11 @@ impl<'a, P: Policy, V: StepVerifier> Solver<'a, P, V> {
         key: u64,
     ) -> Result<Outcome, StrategyError> {
         match *strategy {
-            Strategy::Greedy => self.greedy(question, key),
-            Strategy::Majority { k } => self.majority(k, question, key),
-            Strategy::BestOfN {
-                n,
-                aggregate,
-                selection,
-            } => self.best_of_n(n, aggregate, selection, question, key),
+            Strategy::Greedy | Strategy::Majority { .. } | Strategy::BestOfN { .. } => {
+                let (n, greedy) = Self::sampled(strategy).expect("a sampling strategy");
+                let paths = self.sample(question, key, n, greedy)?;
+                self.decide(strategy, question, paths)
+            }
             Strategy::Beam {
                 width,
                 candidates,

@@ -202,6 +202,69 @@ fn siblings_share_one_call_from_the_prompt() {
     assert_eq!(outcome.compute.generated_tokens, tokens);
 }
 
+/// Question "qN" takes N + 1 steps on every path; candidate j answers N + j.
+fn by_question() -> Scripted {
+    Scripted::new(|state, j, _| {
+        let question: usize = state[3..].split('|').next().unwrap().parse().unwrap();
+        let depth = state.matches('|').count();
+        if depth == 1 {
+            format!("try{j} s0.{j}")
+        } else if depth <= question {
+            "more".into()
+        } else {
+            let first: usize = state.split("try").nth(1).unwrap()[..1].parse().unwrap();
+            format!("so ={}", question + first)
+        }
+    })
+}
+
+#[test]
+fn a_batch_of_questions_gets_the_outcomes_each_gets_alone_in_fewer_calls() {
+    let questions = [("q1", 11), ("q3", 13), ("q2", 12)];
+    for name in ["greedy", "maj@3", "bon@3"] {
+        let mut alone = by_question();
+        let mut scorer = TextScores { scored: 0 };
+        let mut solver = Solver::new(&mut alone, &Rules).with_scorer(Some(&mut scorer));
+        let one_by_one: Vec<Outcome> = questions
+            .iter()
+            .map(|&(q, key)| solver.solve(&strategy(name), q, key).unwrap())
+            .collect();
+        let mut batched = by_question();
+        let mut scorer = TextScores { scored: 0 };
+        let together = Solver::new(&mut batched, &Rules)
+            .with_scorer(Some(&mut scorer))
+            .solve_many(&strategy(name), &questions)
+            .unwrap();
+        assert_eq!(together.len(), questions.len());
+        for (a, b) in one_by_one.iter().zip(&together) {
+            assert_eq!(a.answer, b.answer, "{name}");
+            assert_eq!(a.candidates, b.candidates, "{name}");
+            assert_eq!(a.strategy, b.strategy);
+            // Each question counts its own compute, as alone.
+            let counts = |o: &Outcome| {
+                let c = o.compute;
+                (c.generated_tokens, c.policy_calls, c.expansions, c.scored)
+            };
+            assert_eq!(counts(a), counts(b), "{name}");
+        }
+        // The batch takes as many calls as its longest question (4 steps).
+        assert_eq!(batched.calls.len(), 4, "{name}");
+        assert_eq!(alone.calls.len(), 2 + 4 + 3, "{name}");
+        let n = if name == "greedy" { 1 } else { 3 };
+        assert_eq!(
+            batched.calls[0],
+            vec![n; 3],
+            "first steps of all three at once"
+        );
+    }
+    let mut policy = by_question();
+    let outcome = Solver::new(&mut policy, &Rules)
+        .solve_many(&strategy("greedy"), &[("q2", 2)])
+        .unwrap();
+    assert_eq!(outcome[0].answer.as_deref(), Some("2"));
+    assert_eq!(outcome[0].response(), "try0 s0.0moreso =2");
+}
+
 #[test]
 fn best_of_n_picks_the_best_score_or_the_weighted_vote() {
     // Answers 3 (score 0.9) and 5 twice (score -0.2 each).
