@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use evolve_pipeline::{TestTime, questions_per_batch};
-use evolve_strategy::Strategy;
+use evolve_strategy::{Outcome, Strategy};
 
 use super::eval::{parse_strategy, set_up};
 use super::open;
@@ -51,19 +51,17 @@ pub async fn run(db: &Path, args: BenchStrategiesArgs) -> anyhow::Result<ExitCod
     let mut rows = Vec::new();
     let mut baseline_seconds = None;
     for strategy in &strategies {
-        let (mut tokens, mut calls, mut seconds, mut correct) = (0usize, 0usize, 0.0f64, 0usize);
+        let mut alone = Totals::default();
         for problem in &problems {
             let outcome = test_time.solve(strategy, &problem.question, problem.id as u64, None)?;
-            tokens += outcome.compute.generated_tokens;
-            calls += outcome.compute.policy_calls;
-            seconds += outcome.compute.seconds;
-            correct += usize::from(
-                outcome
-                    .answer
-                    .as_deref()
-                    .is_some_and(|a| test_time.grade(a, &problem.gold_answer)),
-            );
+            alone.add(&test_time, &outcome, &problem.gold_answer);
         }
+        let Totals {
+            tokens,
+            calls,
+            seconds,
+            correct,
+        } = alone;
         let n = problems.len() as f64;
         let per_question = seconds / n;
         if *strategy == baseline {
@@ -92,34 +90,25 @@ pub async fn run(db: &Path, args: BenchStrategiesArgs) -> anyhow::Result<ExitCod
         // What `evolve eval` does: the questions' solutions in shared batches.
         let per_batch = questions_per_batch(strategy).min(problems.len());
         if per_batch > 1 {
-            let (mut tokens, mut seconds, mut correct_batched) = (0usize, 0.0f64, 0usize);
+            let mut batched = Totals::default();
             for batch in problems.chunks(per_batch) {
                 let questions: Vec<(&str, u64)> = batch
                     .iter()
                     .map(|p| (p.question.as_str(), p.id as u64))
                     .collect();
-                for (problem, outcome) in batch
-                    .iter()
-                    .zip(test_time.solve_many(strategy, &questions)?)
-                {
-                    tokens += outcome.compute.generated_tokens;
-                    seconds += outcome.compute.seconds;
-                    correct_batched += usize::from(
-                        outcome
-                            .answer
-                            .as_deref()
-                            .is_some_and(|a| test_time.grade(a, &problem.gold_answer)),
-                    );
+                let outcomes = test_time.solve_many(strategy, &questions)?;
+                for (problem, outcome) in batch.iter().zip(&outcomes) {
+                    batched.add(&test_time, outcome, &problem.gold_answer);
                 }
             }
-            let batched_per_question = seconds / n;
+            let batched_per_question = batched.seconds / n;
             rows.push(vec![
                 format!("{strategy}, {per_batch} questions at once"),
-                format!("{correct_batched}/{}", problems.len()),
-                format!("{:.0}", tokens as f64 / n),
-                "-".into(),
+                format!("{}/{}", batched.correct, problems.len()),
+                format!("{:.0}", batched.tokens as f64 / n),
+                format!("{:.1}", batched.calls as f64 / n),
                 format!("{batched_per_question:.2}"),
-                format!("{:.1}", tokens as f64 / seconds.max(1e-9)),
+                format!("{:.1}", batched.tokens as f64 / batched.seconds.max(1e-9)),
                 format!(
                     "{:.2} of one at a time",
                     batched_per_question / per_question.max(1e-9)
@@ -145,4 +134,27 @@ pub async fn run(db: &Path, args: BenchStrategiesArgs) -> anyhow::Result<ExitCod
         )
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A strategy's totals over the benchmark's questions.
+#[derive(Default)]
+struct Totals {
+    tokens: usize,
+    calls: usize,
+    seconds: f64,
+    correct: usize,
+}
+
+impl Totals {
+    fn add(&mut self, test_time: &TestTime<'_>, outcome: &Outcome, gold: &str) {
+        self.tokens += outcome.compute.generated_tokens;
+        self.calls += outcome.compute.policy_calls;
+        self.seconds += outcome.compute.seconds;
+        self.correct += usize::from(
+            outcome
+                .answer
+                .as_deref()
+                .is_some_and(|a| test_time.grade(a, gold)),
+        );
+    }
 }
