@@ -62,13 +62,9 @@ impl<'e> TestTime<'e> {
         key: u64,
         table: Option<&AutoTable>,
     ) -> anyhow::Result<Outcome> {
-        let scorer = self.scorer.as_mut().map(|s| s as &mut dyn StepScorer);
-        Ok(Solver::new(&mut self.policy, &self.checker)
-            .with_scorer(scorer)
-            .with_limits(self.limits)
-            .with_seed(self.seed)
-            .with_table(table)
-            .solve(strategy, question, key)?)
+        Ok(self
+            .solve_many(strategy, &[(question, key)], table)?
+            .remove(0))
     }
 
     /// Runs `strategy` on each `(question, key)`; greedy, `maj` and `bon`
@@ -77,12 +73,14 @@ impl<'e> TestTime<'e> {
         &mut self,
         strategy: &Strategy,
         questions: &[(&str, u64)],
+        table: Option<&AutoTable>,
     ) -> anyhow::Result<Vec<Outcome>> {
         let scorer = self.scorer.as_mut().map(|s| s as &mut dyn StepScorer);
         Ok(Solver::new(&mut self.policy, &self.checker)
             .with_scorer(scorer)
             .with_limits(self.limits)
             .with_seed(self.seed)
+            .with_table(table)
             .solve_many(strategy, questions)?)
     }
 
@@ -325,39 +323,20 @@ pub async fn run_eval(
         if crate::interrupt::stop_requested() {
             break;
         }
-        let outcomes: Vec<Outcome> = tokio::task::block_in_place(|| {
-            // `auto` (its table) and the strategies that do not batch run one by one.
-            if batch.len() == 1 {
-                batch
-                    .iter()
-                    .map(|problem| {
-                        test_time
-                            .solve(
-                                &job.strategy,
-                                &problem.question,
-                                problem.id as u64,
-                                table.as_ref(),
-                            )
-                            .with_context(|| {
-                                format!("solving problem {} ({})", problem.id, problem.external_id)
-                            })
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()
-            } else {
-                let questions: Vec<(&str, u64)> = batch
-                    .iter()
-                    .map(|p| (p.question.as_str(), p.id as u64))
-                    .collect();
-                test_time
-                    .solve_many(&job.strategy, &questions)
-                    .with_context(|| {
-                        format!(
-                            "solving problems {} to {}",
-                            batch[0].id,
-                            batch[batch.len() - 1].id
-                        )
-                    })
-            }
+        let questions: Vec<(&str, u64)> = batch
+            .iter()
+            .map(|p| (p.question.as_str(), p.id as u64))
+            .collect();
+        let outcomes = tokio::task::block_in_place(|| {
+            test_time.solve_many(&job.strategy, &questions, table.as_ref())
+        })
+        .with_context(|| match batch {
+            [problem] => format!("solving problem {} ({})", problem.id, problem.external_id),
+            _ => format!(
+                "solving problems {} to {}",
+                batch[0].id,
+                batch[batch.len() - 1].id
+            ),
         })?;
         for (problem, outcome) in batch.iter().zip(outcomes) {
             let correct = outcome

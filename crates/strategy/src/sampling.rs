@@ -124,7 +124,8 @@ impl<P: Policy, V: StepVerifier> Solver<'_, P, V> {
         strategy: &Strategy,
         questions: &[(&str, u64)],
     ) -> Result<Vec<Outcome>, StrategyError> {
-        let Some((n, greedy)) = Self::sampled(strategy) else {
+        // One question, or a strategy that does not sample: as `solve` runs it.
+        let Some((n, greedy)) = Self::sampled(strategy).filter(|_| questions.len() > 1) else {
             return questions
                 .iter()
                 .map(|&(question, key)| self.solve(strategy, question, key))

@@ -96,7 +96,7 @@ pub async fn run(db: &Path, args: BenchStrategiesArgs) -> anyhow::Result<ExitCod
                     .iter()
                     .map(|p| (p.question.as_str(), p.id as u64))
                     .collect();
-                let outcomes = test_time.solve_many(strategy, &questions)?;
+                let outcomes = test_time.solve_many(strategy, &questions, None)?;
                 for (problem, outcome) in batch.iter().zip(&outcomes) {
                     batched.add(&test_time, outcome, &problem.gold_answer);
                 }
