@@ -162,15 +162,18 @@ fn tree_list_and_show() {
     let outline = env.run(&["tree", "show", &id]).ok().stdout;
     // The root's visit count depends on how many candidates the model's steps
     // end in, so it is read back from the store rather than assumed.
-    let root_visits = env.count(&format!(
-        "SELECT visits FROM nodes WHERE tree_id = {id} AND parent_id IS NULL"
-    ));
+    let root = |column: &str| {
+        env.count(&format!(
+            "SELECT {column} FROM nodes WHERE tree_id = {id} AND parent_id IS NULL"
+        ))
+    };
+    let (root_id, root_visits) = (root("id"), root("visits"));
     assert!(
         root_visits >= 2,
         "two rollouts visit the root at least twice"
     );
     assert!(
-        outline.contains("question:") && outline.contains(&format!("#1 N={root_visits} ")),
+        outline.contains("question:") && outline.contains(&format!("#{root_id} N={root_visits} ")),
         "{outline}"
     );
     let lines = outline

@@ -331,12 +331,8 @@ pub async fn run_eval(
             test_time.solve_many(&job.strategy, &questions, table.as_ref())
         })
         .with_context(|| match batch {
-            [problem] => format!("solving problem {} ({})", problem.id, problem.external_id),
-            _ => format!(
-                "solving problems {} to {}",
-                batch[0].id,
-                batch[batch.len() - 1].id
-            ),
+            [first, .., last] => format!("solving problems {} to {}", first.id, last.id),
+            _ => format!("solving problem {} ({})", batch[0].id, batch[0].external_id),
         })?;
         for (problem, outcome) in batch.iter().zip(outcomes) {
             let correct = outcome
