@@ -34,6 +34,8 @@ lora_rank = 4
 lora_layers = 4
 
 [train.ppm]
+# Round 2's PPM trains on both rounds' pairs.
+data = "all"
 epochs = 1
 batch_size = 2
 grad_accum = 1
@@ -202,6 +204,14 @@ fn two_rounds_run_resume_after_kills_and_report() {
     );
     assert!(
         env.path("runs/tiny/round-1.log").is_file() && env.path("runs/tiny/r2-sft.jsonl").is_file()
+    );
+    // `data = "all"`: round 2's PPM trained on the pairs of rounds 1 and 2.
+    let pairs_of_both = env.count("SELECT SUM(rows) FROM exports WHERE kind = 'pairs'");
+    let all_pairs = std::fs::read_to_string(env.path("runs/tiny/r2-pairs-all.jsonl")).unwrap();
+    assert_eq!(all_pairs.lines().count() as i64, pairs_of_both);
+    assert_eq!(
+        env.count("SELECT json_extract(detail, '$.rows') FROM round_phases p JOIN rounds r ON r.id = p.round_id WHERE r.number = 2 AND p.phase = 'train-ppm'"),
+        pairs_of_both
     );
     let log = std::fs::read_to_string(env.path("runs/tiny/round-2.log")).unwrap();
     assert!(

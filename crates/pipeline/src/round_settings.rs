@@ -286,6 +286,8 @@ impl Default for PolicyTrainSettings {
 pub struct PpmTrainSettings {
     /// Train a PPM at all.
     pub enabled: bool,
+    /// This round's pairs, or (`all`) every round's so far.
+    pub data: TrainData,
     /// `head`, `top-layers`, `lora` or `full`.
     pub method: String,
     pub top_layers: usize,
@@ -307,6 +309,7 @@ impl Default for PpmTrainSettings {
     fn default() -> PpmTrainSettings {
         PpmTrainSettings {
             enabled: true,
+            data: TrainData::Round,
             method: "head".into(),
             top_layers: 4,
             lora_rank: 16,

@@ -168,16 +168,21 @@ async fn phase_detail(store: &Store, round_id: i64, phase: Phase) -> anyhow::Res
         .with_context(|| format!("reading the {phase} figures of round {round_id}"))
 }
 
-/// The SFT file to train on: this round's export, or with `data = "all"`
-/// every round's so far, concatenated; and its row count.
-async fn sft_data(ctx: &Ctx<'_>, exported: &Value) -> anyhow::Result<(PathBuf, u64)> {
+/// The export to train on (`kind` is `sft` or `pairs`): this round's, or with
+/// `data = "all"` every round's so far, concatenated; and its row count.
+async fn training_data(
+    ctx: &Ctx<'_>,
+    exported: &Value,
+    kind: &str,
+    data: TrainData,
+) -> anyhow::Result<(PathBuf, u64)> {
     let this = PathBuf::from(
-        exported["sft"]["path"]
+        exported[kind]["path"]
             .as_str()
-            .context("the SFT export's path")?,
+            .with_context(|| format!("the {kind} export's path"))?,
     );
-    let rows = exported["sft"]["rows"].as_u64().unwrap_or(0);
-    if ctx.pipeline.train.policy.data == TrainData::Round {
+    let rows = exported[kind]["rows"].as_u64().unwrap_or(0);
+    if data == TrainData::Round {
         return Ok((this, rows));
     }
     let mut all = Vec::new();
@@ -187,19 +192,21 @@ async fn sft_data(ctx: &Ctx<'_>, exported: &Value) -> anyhow::Result<(PathBuf, u
             continue;
         }
         let detail = phase_detail(ctx.store, round.id, Phase::Export).await?;
-        let path = detail["sft"]["path"]
+        let path = detail[kind]["path"]
             .as_str()
-            .context("an SFT export's path")?;
+            .with_context(|| format!("the {kind} export's path of round {}", round.number))?;
         let text = std::fs::read(path).with_context(|| {
             format!(
-                "reading the SFT export of round {} ({path}) for data = \"all\"",
+                "reading the {kind} export of round {} ({path}) for data = \"all\"",
                 round.number
             )
         })?;
         all.extend_from_slice(&text);
-        total += detail["sft"]["rows"].as_u64().unwrap_or(0);
+        total += detail[kind]["rows"].as_u64().unwrap_or(0);
     }
-    let path = ctx.run_dir.join(format!("r{}-sft-all.jsonl", ctx.number));
+    let path = ctx
+        .run_dir
+        .join(format!("r{}-{kind}-all.jsonl", ctx.number));
     std::fs::write(&path, all).with_context(|| format!("writing {}", path.display()))?;
     Ok((path, total))
 }
@@ -210,7 +217,7 @@ pub(super) async fn train_next_policy(
 ) -> anyhow::Result<Done> {
     let settings = &ctx.pipeline.train.policy;
     let exported = phase_detail(ctx.store, ctx.round_id, Phase::Export).await?;
-    let (data, rows) = sft_data(ctx, &exported).await?;
+    let (data, rows) = training_data(ctx, &exported, "sft", settings.data).await?;
     if rows < settings.min_rows as u64 {
         return Ok(Done::Skipped(json!({
             "reason": format!("{rows} SFT rows, fewer than [train.policy] min_rows = {}; the round keeps the policy it searched with", settings.min_rows),
@@ -276,18 +283,13 @@ pub(super) async fn train_next_ppm(
         ));
     }
     let exported = phase_detail(ctx.store, ctx.round_id, Phase::Export).await?;
-    let rows = exported["pairs"]["rows"].as_u64().unwrap_or(0);
+    let (data, rows) = training_data(ctx, &exported, "pairs", settings.data).await?;
     if rows < settings.min_pairs as u64 {
         return Ok(Done::Skipped(json!({
             "reason": format!("{rows} preference pairs, fewer than [train.ppm] min_pairs = {}; the round keeps the PPM it searched with", settings.min_pairs),
             "rows": rows,
         })));
     }
-    let data = PathBuf::from(
-        exported["pairs"]["path"]
-            .as_str()
-            .context("the pairs' path")?,
-    );
     let base = new_policy(ctx).await?;
     let method = settings.method()?;
     let job = PpmTraining {
