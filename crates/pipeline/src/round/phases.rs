@@ -168,22 +168,26 @@ async fn phase_detail(store: &Store, round_id: i64, phase: Phase) -> anyhow::Res
         .with_context(|| format!("reading the {phase} figures of round {round_id}"))
 }
 
+/// The path and row count of the `kind` export (`sft` or `pairs`) in round
+/// `number`'s export figures.
+fn export_file<'a>(detail: &'a Value, kind: &str, number: i64) -> anyhow::Result<(&'a str, u64)> {
+    let path = detail[kind]["path"]
+        .as_str()
+        .with_context(|| format!("the {kind} export's path of round {number}"))?;
+    Ok((path, detail[kind]["rows"].as_u64().unwrap_or(0)))
+}
+
 /// The export to train on (`kind` is `sft` or `pairs`): this round's, or with
 /// `data = "all"` every round's so far, concatenated; and its row count.
 async fn training_data(
     ctx: &Ctx<'_>,
-    exported: &Value,
     kind: &str,
     data: TrainData,
 ) -> anyhow::Result<(PathBuf, u64)> {
-    let this = PathBuf::from(
-        exported[kind]["path"]
-            .as_str()
-            .with_context(|| format!("the {kind} export's path"))?,
-    );
-    let rows = exported[kind]["rows"].as_u64().unwrap_or(0);
     if data == TrainData::Round {
-        return Ok((this, rows));
+        let exported = phase_detail(ctx.store, ctx.round_id, Phase::Export).await?;
+        let (path, rows) = export_file(&exported, kind, ctx.number)?;
+        return Ok((PathBuf::from(path), rows));
     }
     let mut all = Vec::new();
     let mut total = 0;
@@ -192,9 +196,7 @@ async fn training_data(
             continue;
         }
         let detail = phase_detail(ctx.store, round.id, Phase::Export).await?;
-        let path = detail[kind]["path"]
-            .as_str()
-            .with_context(|| format!("the {kind} export's path of round {}", round.number))?;
+        let (path, rows) = export_file(&detail, kind, round.number)?;
         let text = std::fs::read(path).with_context(|| {
             format!(
                 "reading the {kind} export of round {} ({path}) for data = \"all\"",
@@ -202,7 +204,7 @@ async fn training_data(
             )
         })?;
         all.extend_from_slice(&text);
-        total += detail[kind]["rows"].as_u64().unwrap_or(0);
+        total += rows;
     }
     let path = ctx
         .run_dir
@@ -216,8 +218,7 @@ pub(super) async fn train_next_policy(
     observer: &mut dyn RoundObserver,
 ) -> anyhow::Result<Done> {
     let settings = &ctx.pipeline.train.policy;
-    let exported = phase_detail(ctx.store, ctx.round_id, Phase::Export).await?;
-    let (data, rows) = training_data(ctx, &exported, "sft", settings.data).await?;
+    let (data, rows) = training_data(ctx, "sft", settings.data).await?;
     if rows < settings.min_rows as u64 {
         return Ok(Done::Skipped(json!({
             "reason": format!("{rows} SFT rows, fewer than [train.policy] min_rows = {}; the round keeps the policy it searched with", settings.min_rows),
@@ -282,8 +283,7 @@ pub(super) async fn train_next_ppm(
             json!({ "reason": "[train.ppm] enabled = false" }),
         ));
     }
-    let exported = phase_detail(ctx.store, ctx.round_id, Phase::Export).await?;
-    let (data, rows) = training_data(ctx, &exported, "pairs", settings.data).await?;
+    let (data, rows) = training_data(ctx, "pairs", settings.data).await?;
     if rows < settings.min_pairs as u64 {
         return Ok(Done::Skipped(json!({
             "reason": format!("{rows} preference pairs, fewer than [train.ppm] min_pairs = {}; the round keeps the PPM it searched with", settings.min_pairs),
