@@ -217,6 +217,43 @@ fn ppm_strategies_calibration_and_auto_run_with_a_trained_ppm() {
         assert_eq!(r["questions"], 2, "{r}");
         assert!(r["ppm_id"].is_number());
     }
+    // A second head on the same backbone is another PPM: a head-only PPM's
+    // GGUF is the backbone's copy, so its identity must count the head.
+    env.run(&[
+        "train",
+        "ppm",
+        "--data",
+        "pairs.jsonl",
+        "--method",
+        "head",
+        "--epochs",
+        "1",
+        "--held-out",
+        "0",
+        "--lr",
+        "1e-2",
+        "--out",
+        "ppm2.gguf",
+    ])
+    .ok();
+    let read = |name: &str| std::fs::read(env.path(name)).unwrap();
+    assert!(read("ppm.gguf") == read("ppm2.gguf"));
+    assert!(read("ppm.head.safetensors") != read("ppm2.head.safetensors"));
+    assert_eq!(
+        env.count("SELECT COUNT(DISTINCT sha256) FROM models WHERE role = 'ppm'"),
+        2
+    );
+    let mut second = args.clone();
+    second[4] = "bon@2:min";
+    let at = second.iter().position(|a| *a == "ppm.gguf").unwrap();
+    second[at] = "ppm2.gguf";
+    let run = env.run(&second).ok();
+    assert!(!run.stderr.contains("already graded"), "{}", run.stderr);
+    assert_eq!(
+        env.count("SELECT COUNT(DISTINCT ppm_id) FROM evaluations WHERE strategy = 'bon@2:min'"),
+        2
+    );
+
     // A strategy that scores nothing is not tied to the PPM.
     let mut greedy = vec![
         "eval",

@@ -13,9 +13,9 @@ use evolve_strategy::{AutoTable, CalibrationQuestion, Limits, Outcome, Solver, S
 use sha2::{Digest, Sha256};
 
 use crate::config::PipelineConfig;
+use crate::model_hash::model_sha256;
 use crate::policy::EnginePolicy;
 use crate::ppm_scorer::PpmScorer;
-use crate::search_phase::sha256_file;
 use crate::steps::StepChecker;
 
 /// The policy, step checks and PPM that strategies run on, set up as the
@@ -174,7 +174,7 @@ async fn register(
     ppm: Option<&Path>,
 ) -> anyhow::Result<Registered> {
     let register = async |role: &str, path: &Path| -> anyhow::Result<(i64, String)> {
-        let sha = sha256_file(path)?;
+        let sha = model_sha256(role, path)?;
         let id = store
             .register_model(&NewModel {
                 role: role.into(),

@@ -15,6 +15,7 @@ pub use crate::eval_phase::{
     CalibrationJob, EvalJob, EvalProgress, EvalSummary, QuestionReport, TestTime,
     calibration_strategies, questions_per_batch, run_calibration, run_eval,
 };
+pub use crate::model_hash::{matches_registered, model_sha256, ppm_sha256, sha256_file};
 pub use crate::policy::{EnginePolicy, PolicyStats};
 pub use crate::ppm_scorer::PpmScorer;
 pub use crate::problem_sets::prepare_problem_sets;
@@ -29,7 +30,7 @@ pub use crate::round_settings::{
 };
 pub use crate::search_phase::{
     SearchJob, SearchProgress, SearchSummary, TreeReport, open_search_round, run_search,
-    search_round_config, sha256_file,
+    search_round_config,
 };
 pub use crate::steps::{StepChecker, code_block, delimiter, program};
 pub use crate::train_phase::{
@@ -39,6 +40,7 @@ pub use crate::train_phase::{
 mod config;
 mod eval_phase;
 pub mod interrupt;
+mod model_hash;
 mod policy;
 mod ppm_scorer;
 mod problem_sets;

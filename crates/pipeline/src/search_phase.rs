@@ -3,7 +3,6 @@
 //! killed run loses only the trees in flight and a rerun skips stored ones.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 
@@ -13,9 +12,9 @@ use evolve_search::{
     BoxError, Config, FinishedTree, Mcts, Observer, SearchProblem, StepCheck, TreeStatus,
 };
 use evolve_store::{NewModel, NewNode, NewTree, Problem, Round, Store};
-use sha2::{Digest, Sha256};
 
 use crate::config::{PipelineConfig, StepFormat};
+use crate::model_hash::{matches_registered, ppm_sha256, sha256_file};
 use crate::policy::{EnginePolicy, PolicyStats};
 use crate::ppm_scorer::PpmScorer;
 use crate::steps::StepChecker;
@@ -349,7 +348,7 @@ pub fn search_round_config(
         config["sandbox"] = serde_json::to_value(&pipeline.sandbox)?;
     }
     if let Some(ppm) = ppm {
-        config["ppm_sha256"] = sha256_file(ppm)?.into();
+        config["ppm_sha256"] = ppm_sha256(ppm)?.into();
     }
     Ok(config)
 }
@@ -364,11 +363,20 @@ pub async fn open_search_round(
     policy: &Path,
     ppm: Option<&Path>,
 ) -> anyhow::Result<Round> {
-    let config = search_round_config(pipeline, policy, ppm)?;
+    let mut config = search_round_config(pipeline, policy, ppm)?;
     let model_sha = config["model_sha256"]
         .as_str()
         .expect("a hash was just written")
         .to_owned();
+    if let (Some(ppm), Some(round)) = (ppm, store.round(&pipeline.name, number).await?) {
+        // A round an older build started holds its PPM's GGUF hash alone.
+        let stored: serde_json::Value = serde_json::from_str(&round.config).unwrap_or_default();
+        if let Some(stored) = stored["ppm_sha256"].as_str()
+            && matches_registered("ppm", ppm, stored)?
+        {
+            config["ppm_sha256"] = stored.into();
+        }
+    }
     open_round(store, policy, pipeline, number, &config, &model_sha).await
 }
 
@@ -440,22 +448,4 @@ pub(crate) fn differences(a: &serde_json::Value, b: &serde_json::Value, at: &str
         _ if a == b => Vec::new(),
         _ => vec![at.to_owned()],
     }
-}
-
-/// SHA-256 of a file, hex.
-pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(format!("{:x}", hasher.finalize()))
 }

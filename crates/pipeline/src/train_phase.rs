@@ -10,7 +10,7 @@ use evolve_train::{
     read_pairs,
 };
 
-use crate::search_phase::sha256_file;
+use crate::model_hash::{model_sha256, sha256_file};
 
 /// A policy fine-tuning run.
 #[derive(Debug, Clone)]
@@ -140,7 +140,7 @@ async fn register(
             name: file_stem(out),
             path: absolute(out),
             format: "gguf".into(),
-            sha256: sha256_file(out)?,
+            sha256: model_sha256(role, out)?,
         })
         .await?;
     store

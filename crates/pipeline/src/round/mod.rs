@@ -17,10 +17,9 @@ use tracing::info;
 use crate::config::PipelineConfig;
 use crate::eval_phase::EvalProgress;
 use crate::interrupt;
+use crate::model_hash::{matches_registered, model_sha256};
 use crate::problem_sets::prepare_problem_sets;
-use crate::search_phase::{
-    SearchProgress, differences, open_search_round, search_round_config, sha256_file,
-};
+use crate::search_phase::{SearchProgress, differences, open_search_round, search_round_config};
 
 mod phases;
 
@@ -408,7 +407,7 @@ async fn inputs(
                 path.display()
             );
         }
-        if sha256_file(&path)? != model.sha256 {
+        if !matches_registered(&model.role, &path, &model.sha256)? {
             bail!(
                 "the {what} of round {} of {}, {}, changed since it was registered (sha256 differs); restore it or redo that round",
                 previous.number,
@@ -446,7 +445,7 @@ async fn register(store: &Store, role: &str, path: &Path) -> anyhow::Result<i64>
                 .display()
                 .to_string(),
             format: "gguf".into(),
-            sha256: sha256_file(path)?,
+            sha256: model_sha256(role, path)?,
         })
         .await?)
 }
