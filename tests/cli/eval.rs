@@ -150,25 +150,19 @@ const PAIRS: &str = r#"{"prompt": "<|im_start|>user\nTom has 3 boxes of 4 apples
 {"prompt": "<|im_start|>user\nAnn had 10 pens and gave away 4.<|im_end|>\n<|im_start|>assistant\n", "chosen": "She has 10 - 4 = 6 pens.\n\n", "rejected": "She has 10 + 4 = 14 pens, since giving adds to them.\n\n"}
 "#;
 
+/// A head-only PPM trained on `PAIRS` for one epoch, written to `out`.
+fn train_head_ppm(env: &Env, out: &str, extra: &str) {
+    let args = format!(
+        "train ppm --data pairs.jsonl --method head --epochs 1 --held-out 0 --out {out} {extra}"
+    );
+    env.run(&args.split_whitespace().collect::<Vec<_>>()).ok();
+}
+
 #[test]
 fn ppm_strategies_calibration_and_auto_run_with_a_trained_ppm() {
     let env = multiarith();
     std::fs::write(env.path("pairs.jsonl"), PAIRS).unwrap();
-    env.run(&[
-        "train",
-        "ppm",
-        "--data",
-        "pairs.jsonl",
-        "--method",
-        "head",
-        "--epochs",
-        "1",
-        "--held-out",
-        "0",
-        "--out",
-        "ppm.gguf",
-    ])
-    .ok();
+    train_head_ppm(&env, "ppm.gguf", "");
     // Strategies that score refuse to run without the PPM, naming the flag.
     let stderr = env
         .run(&[
@@ -219,23 +213,7 @@ fn ppm_strategies_calibration_and_auto_run_with_a_trained_ppm() {
     }
     // A second head on the same backbone is another PPM: a head-only PPM's
     // GGUF is the backbone's copy, so its identity must count the head.
-    env.run(&[
-        "train",
-        "ppm",
-        "--data",
-        "pairs.jsonl",
-        "--method",
-        "head",
-        "--epochs",
-        "1",
-        "--held-out",
-        "0",
-        "--lr",
-        "1e-2",
-        "--out",
-        "ppm2.gguf",
-    ])
-    .ok();
+    train_head_ppm(&env, "ppm2.gguf", "--lr 1e-2");
     let read = |name: &str| std::fs::read(env.path(name)).unwrap();
     assert!(read("ppm.gguf") == read("ppm2.gguf"));
     assert!(read("ppm.head.safetensors") != read("ppm2.head.safetensors"));

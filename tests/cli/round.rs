@@ -328,6 +328,17 @@ fn configuration_errors_name_the_problem() {
     );
     assert!(err.contains("maj@"), "{err}");
 
+    // A second round on a database another one is running on is refused;
+    // the lock goes with the process that held it.
+    let held = std::fs::File::create(env.path("evolve.db.round-lock")).unwrap();
+    held.lock().unwrap();
+    let err = env.run(&["round", "--pipeline", "tiny.toml"]).fails();
+    assert!(
+        err.contains("another `evolve round` is running") && err.contains("evolve.db"),
+        "{err}"
+    );
+    drop(held);
+
     // Nothing of these runs was stored.
     assert_eq!(env.count("SELECT COUNT(*) FROM rounds"), 0);
     let err = env.run(&["status"]).fails();

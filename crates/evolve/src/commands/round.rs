@@ -2,8 +2,8 @@
 //! with a progress bar per phase, a log file per round, and a clean stop on
 //! Ctrl-C; then the pipeline's accuracy table.
 
-use std::fs::File;
-use std::io::Write;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,7 @@ pub async fn run(db: &Path, args: RoundArgs, out: Output) -> anyhow::Result<Exit
     pipeline
         .validate_round()
         .with_context(|| format!("pipeline {}", args.pipeline))?;
+    let _lock = RoundLock::acquire(db)?;
     let store = open(db).await?;
     let run_dir = args.run_dir.clone().unwrap_or_else(|| {
         db.parent()
@@ -330,5 +331,51 @@ pub fn summary(phase: Phase, d: &Value) -> String {
                     .join(", ")
             })
             .unwrap_or_default(),
+    }
+}
+
+/// One `evolve round` at a time on a database: two would search the same
+/// round's problems side by side and record each other's phases. The lock is
+/// an OS file lock on `DB.round-lock`, so a crashed run leaves nothing to
+/// clear and the next run resumes at once.
+struct RoundLock {
+    _file: File,
+}
+
+impl RoundLock {
+    fn acquire(db: &Path) -> anyhow::Result<RoundLock> {
+        let mut name = db.as_os_str().to_owned();
+        name.push(".round-lock");
+        let path = std::path::PathBuf::from(name);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                file.read_to_string(&mut holder).ok();
+                anyhow::bail!(
+                    "another `evolve round` is running on {} ({}, holding {}); let it finish or stop it with Ctrl-C, then run this again",
+                    db.display(),
+                    match holder.trim() {
+                        "" => "pid unknown",
+                        holder => holder,
+                    },
+                    path.display()
+                );
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+        file.set_len(0)
+            .and_then(|()| write!(file, "pid {}", std::process::id()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(RoundLock { _file: file })
     }
 }
