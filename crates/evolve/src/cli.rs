@@ -401,6 +401,11 @@ pub struct SearchArgs {
     #[arg(long)]
     pub limit: Option<usize>,
 
+    /// Take the problems in an order shuffled with this seed (before --limit),
+    /// as `[data] pool_shuffle` does for a round.
+    #[arg(long, value_name = "SEED")]
+    pub shuffle: Option<u64>,
+
     /// Which split: pool or held-out (default: the pool of a split dataset, else all problems).
     #[arg(long)]
     pub split: Option<String>,

@@ -45,6 +45,10 @@ pub struct DataSettings {
     /// (round r: problems (r-1)N+1 to rN), so that the SFT set of all rounds
     /// grows by new problems; unset, every round searches the same ones.
     pub pool_per_round: Option<usize>,
+    /// Take the pool problems in an order shuffled with this seed, not in
+    /// import order: a dataset stored by kind of problem (MultiArith is)
+    /// then gives every round a sample of every kind.
+    pub pool_shuffle: Option<u64>,
     /// Datasets the models are evaluated on (the held-out split of a split dataset).
     pub held_out: Vec<String>,
     /// How an unsplit held-out dataset that is also in the pool is split.

@@ -26,10 +26,12 @@ pub struct SearchJob {
     pub dataset: String,
     /// `pool`, `held-out`, or `None` for the pool of a split dataset (all of an unsplit one).
     pub split: Option<String>,
-    /// Problems passed over first (in import order).
+    /// Problems passed over first (in import order, or `shuffle`'s).
     pub skip: usize,
     /// The first N problems only (after `skip`).
     pub limit: Option<usize>,
+    /// Take the problems in an order shuffled with this seed.
+    pub shuffle: Option<u64>,
     /// Round number within the pipeline.
     pub round: i64,
     /// A trained PPM (GGUF, head beside it) whose scores start new children's values.
@@ -154,6 +156,9 @@ pub async fn run_search(
         .into_iter()
         .filter(|p| split.is_none() || p.split == split)
         .collect();
+    if let Some(seed) = job.shuffle {
+        shuffle(&mut problems, seed);
+    }
     problems.drain(..job.skip.min(problems.len()));
     if let Some(limit) = job.limit {
         problems.truncate(limit);
@@ -424,6 +429,18 @@ async fn open_round(
         .await?)
 }
 
+/// Orders `problems` by a hash of `seed` and each one's dataset-given id:
+/// the same order on every machine and build, whatever ids the database gave.
+pub(crate) fn shuffle(problems: &mut [Problem], seed: u64) {
+    use sha2::{Digest, Sha256};
+    problems.sort_by_cached_key(|p| {
+        let mut hasher = Sha256::new();
+        hasher.update(seed.to_le_bytes());
+        hasher.update(p.external_id.as_bytes());
+        <[u8; 32]>::from(hasher.finalize())
+    });
+}
+
 /// Dotted paths of the keys whose values differ.
 pub(crate) fn differences(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Vec<String> {
     use serde_json::Value;
@@ -447,5 +464,56 @@ pub(crate) fn differences(a: &serde_json::Value, b: &serde_json::Value, at: &str
         }
         _ if a == b => Vec::new(),
         _ => vec![at.to_owned()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(n: usize) -> Vec<Problem> {
+        (0..n)
+            .map(|i| Problem {
+                id: i as i64 + 1,
+                external_id: i.to_string(),
+                question: format!("question {i}"),
+                gold_answer: i.to_string(),
+                reference_solution: None,
+                level: None,
+                subject: None,
+                split: Some("pool".into()),
+            })
+            .collect()
+    }
+
+    fn ids(problems: &[Problem]) -> Vec<&str> {
+        problems.iter().map(|p| p.external_id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_shuffled_pool_is_a_seeded_permutation_of_it() {
+        let mut a = problems(200);
+        shuffle(&mut a, 0);
+        let mut sorted = ids(&a);
+        sorted.sort_by_key(|id| id.parse::<usize>().unwrap());
+        assert_eq!(sorted, ids(&problems(200)));
+        assert_ne!(ids(&a), ids(&problems(200)));
+        // The first slice samples the whole pool, not its start.
+        let late = a[..40]
+            .iter()
+            .filter(|p| p.external_id.parse::<usize>().unwrap() >= 100)
+            .count();
+        assert!((10..=30).contains(&late), "{late} of 40");
+        // The order follows the dataset's ids, not the database's, nor the input order.
+        let mut b = problems(200);
+        b.reverse();
+        for p in &mut b {
+            p.id += 1000;
+        }
+        shuffle(&mut b, 0);
+        assert_eq!(ids(&a), ids(&b));
+        let mut c = problems(200);
+        shuffle(&mut c, 1);
+        assert_ne!(ids(&a), ids(&c));
     }
 }

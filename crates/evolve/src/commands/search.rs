@@ -44,6 +44,7 @@ pub async fn run(db: &Path, args: SearchArgs, out: Output) -> anyhow::Result<Exi
         split: args.split.clone(),
         skip: 0,
         limit: args.limit,
+        shuffle: args.shuffle,
         round: args.round,
         ppm: args.ppm.clone(),
     };

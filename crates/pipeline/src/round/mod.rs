@@ -475,5 +475,14 @@ mod tests {
             differences(&read, &plan(&pipeline).unwrap(), ""),
             ["search.rollouts"]
         );
+        // An older build searched the pool in import order, not in this
+        // pipeline's shuffled one: resuming its round would mix the two.
+        old["search"]["rollouts"] = pipeline.search.rollouts.into();
+        old["data"].as_object_mut().unwrap().remove("pool_shuffle");
+        let read = stored_plan(&old.to_string()).unwrap();
+        assert_eq!(
+            differences(&read, &plan(&pipeline).unwrap(), ""),
+            ["data.pool_shuffle"]
+        );
     }
 }

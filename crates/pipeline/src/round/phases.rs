@@ -40,6 +40,7 @@ pub(super) async fn search(
             split: None,
             skip,
             limit,
+            shuffle: ctx.pipeline.data.pool_shuffle,
             round: ctx.number,
             ppm: ctx.inputs.ppm.clone(),
         };
