@@ -14,7 +14,7 @@ use evolve_search::{
 use evolve_store::{NewModel, NewNode, NewTree, Problem, Round, Store};
 
 use crate::config::{PipelineConfig, StepFormat};
-use crate::model_hash::{matches_registered, ppm_sha256, sha256_file};
+use crate::model_hash::{ppm_sha256, sha256_file};
 use crate::policy::{EnginePolicy, PolicyStats};
 use crate::ppm_scorer::PpmScorer;
 use crate::steps::StepChecker;
@@ -368,21 +368,12 @@ pub async fn open_search_round(
     policy: &Path,
     ppm: Option<&Path>,
 ) -> anyhow::Result<Round> {
-    let mut config = search_round_config(pipeline, policy, ppm)?;
+    let config = search_round_config(pipeline, policy, ppm)?;
     let model_sha = config["model_sha256"]
         .as_str()
         .expect("a hash was just written")
         .to_owned();
-    if let (Some(ppm), Some(round)) = (ppm, store.round(&pipeline.name, number).await?) {
-        // A round an older build started holds its PPM's GGUF hash alone.
-        let stored: serde_json::Value = serde_json::from_str(&round.config).unwrap_or_default();
-        if let Some(stored) = stored["ppm_sha256"].as_str()
-            && matches_registered("ppm", ppm, stored)?
-        {
-            config["ppm_sha256"] = stored.into();
-        }
-    }
-    open_round(store, policy, pipeline, number, &config, &model_sha).await
+    open_round(store, policy, ppm, pipeline, number, &config, &model_sha).await
 }
 
 /// The round to store trees in: created with `config`, or reopened when its
@@ -390,6 +381,7 @@ pub async fn open_search_round(
 async fn open_round(
     store: &Store,
     policy: &Path,
+    ppm: Option<&Path>,
     pipeline: &PipelineConfig,
     number: i64,
     config: &serde_json::Value,
@@ -402,7 +394,14 @@ async fn open_round(
                 pipeline.name
             )
         })?;
-        let differ = differences(&stored, config, "");
+        let mut differ = differences(&stored, config, "");
+        // A round an older build started holds its PPM's GGUF hash alone.
+        if let (Some(ppm), Some(stored)) = (ppm, stored["ppm_sha256"].as_str())
+            && differ.iter().any(|d| d == "ppm_sha256")
+            && sha256_file(ppm)? == stored
+        {
+            differ.retain(|d| d != "ppm_sha256");
+        }
         if !differ.is_empty() {
             bail!(
                 "round {number} of pipeline {} was searched with other settings ({}); \

@@ -475,13 +475,15 @@ mod tests {
             differences(&read, &plan(&pipeline).unwrap(), ""),
             ["search.rollouts"]
         );
-        // An older build searched the pool in import order, not in this
-        // pipeline's shuffled one: resuming its round would mix the two.
-        old["search"]["rollouts"] = pipeline.search.rollouts.into();
+        // An older build searched the pool in import order, not in a
+        // shuffled pipeline's order: resuming its round would mix the two.
+        let mut shuffled = pipeline.clone();
+        shuffled.data.pool_shuffle = Some(0);
+        let mut old = plan(&shuffled).unwrap();
         old["data"].as_object_mut().unwrap().remove("pool_shuffle");
         let read = stored_plan(&old.to_string()).unwrap();
         assert_eq!(
-            differences(&read, &plan(&pipeline).unwrap(), ""),
+            differences(&read, &plan(&shuffled).unwrap(), ""),
             ["data.pool_shuffle"]
         );
     }
