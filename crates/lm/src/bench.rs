@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::engine::{Cursor, Engine, Expansion};
 use crate::error::{CandleContext, Error, Result};
-use crate::model::{WeightFormat, argmax};
+use crate::linear::WeightFormat;
+use crate::model::argmax;
 use crate::sampling::SamplingParams;
 
 /// Sizes of the workloads (the defaults: 200-token prefixes, 8 x 32 tokens, 32 sequences).
@@ -198,7 +199,7 @@ pub fn run(
     };
     Ok(BenchReport {
         model: path.display().to_string(),
-        weights: format!("{weights:?}"),
+        weights: format!("{weights:?} ({})", weights.kernel_here()),
         threads: candle_core::utils::get_num_threads(),
         shape,
         load_seconds,

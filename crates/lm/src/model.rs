@@ -9,93 +9,14 @@ use std::io::{Read, Seek};
 use std::path::Path;
 use std::time::Instant;
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
-use candle_core::{D, DType, Device, Module, Tensor};
+use candle_core::quantized::{QTensor, gguf_file};
+use candle_core::{D, DType, Device, Tensor};
 
 use crate::config::{Architecture, Config};
 use crate::error::{CandleContext, Error, Result};
 use crate::kv::SeqKv;
+use crate::linear::{Linear, WeightFormat};
 use crate::profile::{self, Phase};
-
-/// How weights are held in memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WeightFormat {
-    /// As stored in the file (Q4_1 for the default model).
-    AsStored,
-    /// Requantised to Q8_0 on candle's standard kernel: closer to f32 than `Auto`, slower.
-    Q8_0,
-    /// Dequantised to f32: the most exact, and the most memory.
-    F32,
-    /// The fastest here. Where the CPU has VNNI: Q8_0 padded to 256-wide rows so
-    /// candle's repacked VNNI kernel runs (8-10x the standard one; its coarser
-    /// activation quantisation about doubles the logit error of `Q8_0`). Elsewhere:
-    /// Q8_0 for a few rows, plus an f32 copy for batches of [`DENSE_ROWS`] or more.
-    #[default]
-    Auto,
-}
-
-/// Rows from which [`WeightFormat::Auto`] uses its f32 copy.
-pub const DENSE_ROWS: usize = 16;
-
-impl std::str::FromStr for WeightFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "stored" | "as-stored" => Ok(WeightFormat::AsStored),
-            "q8_0" | "q8" => Ok(WeightFormat::Q8_0),
-            "f32" => Ok(WeightFormat::F32),
-            "auto" => Ok(WeightFormat::Auto),
-            other => Err(format!(
-                "unknown weight format {other:?} (auto, q8_0, f32 or stored)"
-            )),
-        }
-    }
-}
-
-/// A linear layer `x W^T + b`, with an optional f32 copy of `W` for many rows.
-#[derive(Debug)]
-struct Linear {
-    weight: QMatMul,
-    /// Input width of the layer as the model defines it.
-    in_features: usize,
-    /// Zero columns appended to a Q8_0 `weight` (see [`vnni_padding`]).
-    pad: usize,
-    dense: Option<Tensor>,
-    bias: Option<Tensor>,
-}
-
-impl Linear {
-    /// `xs` padded with zero columns as this layer's weight is, so several layers
-    /// reading the same input can share one padded copy.
-    fn padded(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        fit(xs, self.in_features + self.pad)
-    }
-
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let ys = match &self.dense {
-            Some(w) if xs.dim(0)? >= DENSE_ROWS => fit(xs, self.in_features)?.matmul(&w.t()?)?,
-            _ => self.weight.forward(&self.padded(xs)?)?,
-        };
-        match &self.bias {
-            Some(b) => ys.broadcast_add(b),
-            None => Ok(ys),
-        }
-    }
-}
-
-/// `xs` with exactly `width` columns: zero columns added, or padding dropped.
-fn fit(xs: &Tensor, width: usize) -> candle_core::Result<Tensor> {
-    let (rows, have) = xs.dims2()?;
-    match have.cmp(&width) {
-        std::cmp::Ordering::Equal => Ok(xs.clone()),
-        std::cmp::Ordering::Greater => xs.narrow(1, 0, width),
-        std::cmp::Ordering::Less => {
-            let zeros = Tensor::zeros((rows, width - have), xs.dtype(), xs.device())?;
-            Tensor::cat(&[xs, &zeros], 1)
-        }
-    }
-}
 
 #[derive(Debug)]
 struct Block {
@@ -161,63 +82,17 @@ impl<R: Read + Seek> TensorReader<'_, R> {
     }
 
     fn matmul_weight(&mut self, qtensor: QTensor, name: &str) -> Result<Linear> {
-        let (rows, cols) = qtensor.shape().dims2().context(name)?;
-        let pad = match self.format {
-            WeightFormat::Auto => vnni_padding(rows, cols),
-            _ => 0,
-        };
-        // The f32 copy only pays where the padded Q8_0 kernel cannot run.
-        let dense = match self.format {
-            WeightFormat::Auto if !vnni_available() => {
-                Some(qtensor.dequantize(self.device).context(name)?)
-            }
-            _ => None,
-        };
-        let weight = if pad > 0 {
-            let w = qtensor.dequantize(self.device).context(name)?;
-            let zeros = Tensor::zeros((rows, pad), w.dtype(), self.device).context(name)?;
-            let padded = Tensor::cat(&[&w, &zeros], 1).context(name)?;
-            QMatMul::from_qtensor(QTensor::quantize(&padded, GgmlDType::Q8_0).context(name)?)
-                .context(name)?
-        } else {
-            self.quantized_weight(qtensor, name)?
-        };
-        Ok(Linear {
-            weight,
-            in_features: cols,
-            pad,
-            dense,
-            bias: None,
-        })
-    }
-
-    fn quantized_weight(&mut self, qtensor: QTensor, name: &str) -> Result<QMatMul> {
-        let qtensor = match self.format {
-            WeightFormat::AsStored => qtensor,
-            WeightFormat::F32 => {
-                return Ok(QMatMul::Tensor(
-                    qtensor.dequantize(self.device).context(name)?,
-                ));
-            }
-            WeightFormat::Q8_0 | WeightFormat::Auto if qtensor.dtype() == GgmlDType::Q8_0 => {
-                qtensor
-            }
-            WeightFormat::Q8_0 | WeightFormat::Auto => {
-                let dense = qtensor.dequantize(self.device).context(name)?;
-                QTensor::quantize(&dense, GgmlDType::Q8_0).context(name)?
-            }
-        };
-        QMatMul::from_qtensor(qtensor).context(name)
+        Linear::load(qtensor, self.format, self.device, name)
     }
 
     fn linear(&mut self, name: &str) -> Result<Linear> {
         let weight = self.raw(&format!("{name}.weight"))?;
-        let mut linear = self.matmul_weight(weight, name)?;
-        linear.bias = match self.optional(&format!("{name}.bias"))? {
+        let linear = self.matmul_weight(weight, name)?;
+        let bias = match self.optional(&format!("{name}.bias"))? {
             Some(b) => Some(b.dequantize(self.device).context(name)?),
             None => None,
         };
-        Ok(linear)
+        Ok(linear.with_bias(bias))
     }
 }
 
@@ -565,31 +440,6 @@ impl Model {
         }
         out.contiguous()?.reshape((b, cfg.heads * d))
     }
-}
-
-/// Whether candle's repacked Q8_0 kernels (AVX-512 VNNI or AVX-VNNI) run here.
-fn vnni_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"))
-            || (is_x86_feature_detected!("avxvnni") && is_x86_feature_detected!("avx2"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Zero columns to append to a `rows x cols` Q8_0 weight so that candle takes its
-/// repacked VNNI kernel, which needs `cols` a multiple of 256 (and `rows` of 16).
-/// For SmolLM2's 576-wide layers that is 192 more columns, 33% more arithmetic for a
-/// kernel 8-10x faster (`cargo run --release -p evolve-lm --example matmul`).
-fn vnni_padding(rows: usize, cols: usize) -> usize {
-    const QK_K: usize = 256;
-    if !vnni_available() || !rows.is_multiple_of(16) || cols.is_multiple_of(QK_K) {
-        return 0;
-    }
-    cols.next_multiple_of(QK_K) - cols
 }
 
 /// `[n, total]`: 0 where query `i` (the `total - n + i`-th token) may attend, -inf after it.
