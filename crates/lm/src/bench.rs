@@ -199,7 +199,7 @@ pub fn run(
     };
     Ok(BenchReport {
         model: path.display().to_string(),
-        weights: format!("{weights:?} ({})", weights.kernel_here()),
+        weights: format!("{weights:?} ({})", engine.kernel()),
         threads: candle_core::utils::get_num_threads(),
         shape,
         load_seconds,

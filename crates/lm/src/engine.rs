@@ -167,6 +167,11 @@ impl Engine {
         self.model.config()
     }
 
+    /// Which kernel multiplies the weights, as loaded on this CPU, in words.
+    pub fn kernel(&self) -> String {
+        self.model.kernel()
+    }
+
     /// The tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer

@@ -36,22 +36,6 @@ pub const DENSE_ROWS: usize = 16;
 /// CPU, f32 GEMM 10-25 up to 16 rows and 65-105 from 64.
 pub const DENSE_ROWS_AVX2: usize = 64;
 
-impl WeightFormat {
-    /// Which kernel multiplies the weights on this CPU, in words (for benchmarks).
-    pub fn kernel_here(self) -> String {
-        match self {
-            WeightFormat::AsStored => "as stored, candle's kernel".into(),
-            WeightFormat::Q8_0 => "Q8_0, candle's kernel".into(),
-            WeightFormat::F32 => "f32 GEMM".into(),
-            WeightFormat::Auto if vnni_available() => "Q8_0 padded, candle's VNNI kernel".into(),
-            WeightFormat::Auto if q8_matmul::available() => {
-                format!("Q8_0 on evolve's AVX2 kernel, f32 from {DENSE_ROWS_AVX2} rows")
-            }
-            WeightFormat::Auto => format!("Q8_0 on candle's kernel, f32 from {DENSE_ROWS} rows"),
-        }
-    }
-}
-
 impl std::str::FromStr for WeightFormat {
     type Err = String;
 
@@ -101,6 +85,25 @@ impl Linear {
         Linear { bias, ..self }
     }
 
+    /// Which kernel multiplies this layer's weight, in words (for benchmarks).
+    pub(crate) fn kernel(&self) -> String {
+        let quantised = match &self.weight {
+            QuantWeight::Avx2(_) => "Q8_0 on evolve's AVX2 kernel".to_owned(),
+            QuantWeight::Candle(QMatMul::QTensor(t)) if self.pad > 0 => {
+                format!("{:?} padded for candle's VNNI kernel", t.dtype())
+            }
+            QuantWeight::Candle(QMatMul::QTensor(t)) => {
+                format!("{:?} on candle's kernel", t.dtype())
+            }
+            QuantWeight::Candle(QMatMul::Tensor(_)) => "f32 GEMM".to_owned(),
+            QuantWeight::Candle(QMatMul::TensorF16(_)) => "f16 GEMM".to_owned(),
+        };
+        match self.dense {
+            Some(_) => format!("{quantised}, f32 from {} rows", self.dense_rows()),
+            None => quantised,
+        }
+    }
+
     /// Rows from which the f32 copy is faster than the quantised kernel.
     fn dense_rows(&self) -> usize {
         match self.weight {
@@ -116,7 +119,7 @@ impl Linear {
             }
             _ => match &self.weight {
                 QuantWeight::Candle(w) => w.forward(&self.padded(xs)?)?,
-                QuantWeight::Avx2(w) => w.forward(&fit(xs, self.in_features)?)?,
+                QuantWeight::Avx2(w) => w.forward(&self.padded(xs)?)?,
             },
         };
         match &self.bias {
@@ -152,15 +155,10 @@ impl Linear {
                 QMatMul::from_qtensor(QTensor::quantize(&padded, GgmlDType::Q8_0).context(name)?)
                     .context(name)?,
             )
-        } else if without_vnni
-            && device.is_cpu()
-            && q8_matmul::available()
-            && cols.is_multiple_of(32)
+        } else if let Some(w) = dense
+            .as_ref()
+            .filter(|_| device.is_cpu() && q8_matmul::available() && cols.is_multiple_of(32))
         {
-            let w = match &dense {
-                Some(w) => w.clone(),
-                None => qtensor.dequantize(device).context(name)?,
-            };
             let values = w
                 .flatten_all()
                 .and_then(|w| w.to_vec1::<f32>())

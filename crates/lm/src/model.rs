@@ -149,6 +149,15 @@ impl Model {
         })
     }
 
+    /// Which kernel multiplies the weights (those of the first block's query
+    /// projection; every layer of a model gets the same choice), in words.
+    pub(crate) fn kernel(&self) -> String {
+        match self.blocks.first() {
+            Some(block) => block.q.kernel(),
+            None => self.lm_head.kernel(),
+        }
+    }
+
     /// The model's config.
     pub fn config(&self) -> &Config {
         &self.config

@@ -12,7 +12,7 @@
 //! Activations are quantised per 32-value block to int8, as ggml and candle do for
 //! Q8_0, so results agree with candle's Q8_0 kernel up to rounding of the scales.
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 
 /// Values a block, as Q8_0.
 const BLOCK: usize = 32;
@@ -73,7 +73,7 @@ impl Q8Matrix {
         }
     }
 
-    /// `xs W^T` for `xs` of shape `[m, cols]` (f32, any device the data can be read from).
+    /// `xs W^T` for `xs` of shape `[m, cols]` (f32, on the CPU).
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let (m, cols) = xs.dims2()?;
         if cols != self.cols {
@@ -85,7 +85,7 @@ impl Q8Matrix {
         let input = xs.flatten_all()?.to_vec1::<f32>()?;
         let mut out = vec![0f32; m * self.rows];
         self.matmul(&input, m, &mut out);
-        Tensor::from_vec(out, (m, self.rows), &Device::Cpu)?.to_device(xs.device())
+        Tensor::from_vec(out, (m, self.rows), xs.device())
     }
 
     /// `out[i, j] = sum_k input[i, k] * W[j, k]` for `m` rows of `input`.
@@ -128,17 +128,11 @@ impl Q8Matrix {
                 for first in (0..m).step_by(T) {
                     let n = T.min(m - first);
                     let mut tile = [[0f32; GROUP]; T];
-                    #[cfg(target_arch = "x86_64")]
-                    if use_avx2 {
+                    match use_avx2 {
                         // SAFETY: AVX2 and FMA were detected above.
-                        unsafe { self.tile_avx2(g, acts, first, n, &mut tile) };
-                    } else {
-                        self.tile_scalar(g, acts, first, n, &mut tile);
-                    }
-                    #[cfg(not(target_arch = "x86_64"))]
-                    {
-                        let _ = use_avx2;
-                        self.tile_scalar(g, acts, first, n, &mut tile);
+                        #[cfg(target_arch = "x86_64")]
+                        true => unsafe { self.tile_avx2(g, acts, first, n, &mut tile) },
+                        _ => self.tile_scalar(g, acts, first, n, &mut tile),
                     }
                     for (t, sums) in tile.iter().enumerate().take(n) {
                         for (r, &sum) in sums.iter().enumerate() {
@@ -266,8 +260,8 @@ fn hsum(v: std::arch::x86_64::__m256) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Module;
     use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+    use candle_core::{Device, Module};
 
     fn random(len: usize, seed: u64) -> Vec<f32> {
         let mut state = seed
