@@ -294,8 +294,10 @@ impl PipelineConfig {
         if self.data.pool.is_empty() {
             bail!("[data] pool is empty: name the datasets whose problems the round searches");
         }
-        if self.data.pool_limit == Some(0) || self.data.pool_per_round == Some(0) {
-            bail!("[data] pool_limit or pool_per_round is 0: the pool would be empty");
+        let empty_round = (self.data.pool_per_round.as_ref())
+            .is_some_and(|sizes| sizes.has_empty_round());
+        if self.data.pool_limit == Some(0) || empty_round {
+            bail!("[data] pool_limit or pool_per_round is 0 or []: a round's pool would be empty");
         }
         if self.data.pool_limit.is_some() && self.data.pool_per_round.is_some() {
             bail!(
@@ -501,6 +503,31 @@ limits = { "maj@8" = 40 }
         let unsliced =
             PipelineConfig::parse(&text.replace("pool_per_round", "pool_limit"), "x.toml").unwrap();
         assert_eq!(unsliced.data.pool_slice(3), (0, Some(12)));
+        let growing = PipelineConfig::parse(
+            &text.replace("pool_per_round = 12", "pool_per_round = [12, 20]"),
+            "x.toml",
+        )
+        .unwrap();
+        growing.validate_round().unwrap();
+        assert_eq!(growing.data.pool_slice(1), (0, Some(12)));
+        assert_eq!(growing.data.pool_slice(2), (12, Some(20)));
+        assert_eq!(growing.data.pool_slice(4), (52, Some(20)));
+        let err = PipelineConfig::parse(
+            &text.replace("pool_per_round = 12", "pool_per_round = \"many\""),
+            "x.toml",
+        )
+        .unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains("pool_per_round"), "{err}");
+        for empty in ["[]", "[12, 0]", "0"] {
+            let config = PipelineConfig::parse(
+                &text.replace("pool_per_round = 12", &format!("pool_per_round = {empty}")),
+                "x.toml",
+            )
+            .unwrap();
+            let err = format!("{:#}", config.validate_round().unwrap_err());
+            assert!(err.contains("pool_per_round"), "{empty}: {err}");
+        }
         let strategy = |s: &str| s.parse::<evolve_strategy::Strategy>().unwrap();
         assert_eq!(config.eval.limit_of(&strategy("maj@8")), Some(40));
         assert_eq!(config.eval.limit_of(&strategy("greedy")), Some(100));

@@ -43,8 +43,10 @@ pub struct DataSettings {
     pub pool_limit: Option<usize>,
     /// Each round searches the next N pool problems of each pool dataset
     /// (round r: problems (r-1)N+1 to rN), so that the SFT set of all rounds
-    /// grows by new problems; unset, every round searches the same ones.
-    pub pool_per_round: Option<usize>,
+    /// grows by new problems; a list gives each round its own N (the last
+    /// one serves every later round); unset, every round searches the same
+    /// ones.
+    pub pool_per_round: Option<PoolPerRound>,
     /// Take the pool problems in an order shuffled with this seed, not in
     /// import order: a dataset stored by kind of problem (MultiArith is)
     /// then gives every round a sample of every kind.
@@ -59,9 +61,45 @@ impl DataSettings {
     /// Which pool problems of each dataset round `round` searches: how many to
     /// pass over and how many to take.
     pub fn pool_slice(&self, round: i64) -> (usize, Option<usize>) {
-        match self.pool_per_round {
-            Some(n) => (n * (round.max(1) as usize - 1), Some(n)),
+        match &self.pool_per_round {
+            Some(sizes) => {
+                let round = round.max(1) as usize;
+                let skip = (1..round).map(|r| sizes.of_round(r)).sum();
+                (skip, Some(sizes.of_round(round)))
+            }
             None => (0, self.pool_limit),
+        }
+    }
+}
+
+/// `[data] pool_per_round`: one size for every round, or one per round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PoolPerRound {
+    /// The same number of new problems every round.
+    Every(usize),
+    /// Round r takes the r-th number; rounds past the list take its last.
+    ByRound(Vec<usize>),
+}
+
+impl PoolPerRound {
+    /// How many new pool problems round `round` (1-based) takes.
+    pub fn of_round(&self, round: usize) -> usize {
+        match self {
+            PoolPerRound::Every(n) => *n,
+            PoolPerRound::ByRound(sizes) => sizes
+                .get(round.max(1) - 1)
+                .or(sizes.last())
+                .copied()
+                .unwrap_or(0),
+        }
+    }
+
+    /// Whether some round would search no problem.
+    pub fn has_empty_round(&self) -> bool {
+        match self {
+            PoolPerRound::Every(n) => *n == 0,
+            PoolPerRound::ByRound(sizes) => sizes.is_empty() || sizes.contains(&0),
         }
     }
 }
