@@ -7,7 +7,8 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::round_settings::{
-    DataSettings, EvalSettings, ExportSettings, ModelSettings, RoundSettings, TrainSettings,
+    DataSettings, EvalSettings, ExportSettings, ModelSettings, PoolPerRound, RoundSettings,
+    TrainSettings,
 };
 
 /// The pipelines shipped in `pipelines/`, by name.
@@ -294,8 +295,11 @@ impl PipelineConfig {
         if self.data.pool.is_empty() {
             bail!("[data] pool is empty: name the datasets whose problems the round searches");
         }
-        let empty_round = (self.data.pool_per_round.as_ref())
-            .is_some_and(|sizes| sizes.has_empty_round());
+        let empty_round = self
+            .data
+            .pool_per_round
+            .as_ref()
+            .is_some_and(PoolPerRound::has_empty_round);
         if self.data.pool_limit == Some(0) || empty_round {
             bail!("[data] pool_limit or pool_per_round is 0 or []: a round's pool would be empty");
         }
