@@ -576,6 +576,11 @@ pub struct ExportSftArgs {
     #[arg(long)]
     pub computed_answer: bool,
 
+    /// Of each problem's correct trajectories, only those with the fewest
+    /// arithmetic claims (`a op b = c`): the direct solutions
+    #[arg(long)]
+    pub fewest_claims: bool,
+
     /// Row shape.
     #[arg(long, value_enum, default_value_t = SftFormat::Messages)]
     pub format: SftFormat,

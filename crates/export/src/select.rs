@@ -7,6 +7,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashSet};
 
+use evolve_verify::check_arithmetic;
 use serde::Serialize;
 
 use crate::tree::{IndexedTree, failed};
@@ -27,6 +28,10 @@ pub struct Rules {
     /// (`... = N`, or N in a code step's output), not ones that stated a
     /// right answer their steps never reached (a guess).
     pub computed_answer: bool,
+    /// SFT: of a problem's correct trajectories, keep only those that make the
+    /// fewest arithmetic claims (`a op b = c`): the direct solutions, not ones
+    /// that reach the answer by a detour a small policy copies.
+    pub fewest_claims: bool,
 }
 
 impl Default for Rules {
@@ -38,6 +43,7 @@ impl Default for Rules {
             min_margin: 0.5,
             min_edit_distance: 20,
             computed_answer: false,
+            fewest_claims: false,
         }
     }
 }
@@ -90,7 +96,8 @@ pub struct Pair {
 }
 
 /// SFT: the correct trajectories ranked by (mean Q, min Q), without failed
-/// steps or repeats, the best `max_per_problem` of them (rStar-Math keeps 2).
+/// steps or repeats (and, with `fewest_claims`, only the most direct ones),
+/// the best `max_per_problem` of them (rStar-Math keeps 2).
 pub fn sft_trajectories(
     tree: &IndexedTree<'_>,
     rules: &Rules,
@@ -121,19 +128,44 @@ pub fn sft_trajectories(
             .then(tree.node(a.leaf).id.cmp(&tree.node(b.leaf).id))
     });
     let mut seen = HashSet::new();
-    let mut kept = Vec::new();
+    let mut candidates = Vec::new();
     for t in ranked {
         if !seen.insert(solution_key(tree, t.leaf)) {
             skips.add("duplicate trajectories", 1);
         } else if rules.min_q.is_some_and(|min| t.mean_q < min) {
             skips.add("trajectories below --min-q", 1);
-        } else if rules.max_per_problem.is_some_and(|max| kept.len() >= max) {
-            skips.add("trajectories over --max-per-problem", 1);
         } else {
-            kept.push(t);
+            candidates.push(t);
         }
     }
-    kept
+    if rules.fewest_claims {
+        let claims: Vec<usize> = candidates
+            .iter()
+            .map(|t| claims_on_path(tree, t.leaf))
+            .collect();
+        let fewest = claims.iter().copied().min().unwrap_or(0);
+        let before = candidates.len();
+        let mut claims = claims.into_iter();
+        candidates.retain(|_| claims.next() == Some(fewest));
+        skips.add(
+            "trajectories with more claims than the fewest",
+            before - candidates.len(),
+        );
+    }
+    cap(
+        candidates,
+        rules,
+        "trajectories over --max-per-problem",
+        skips,
+    )
+}
+
+/// The arithmetic claims the steps from the root to `leaf` make.
+fn claims_on_path(tree: &IndexedTree<'_>, leaf: usize) -> usize {
+    tree.path(leaf)
+        .into_iter()
+        .map(|i| check_arithmetic(&tree.node(i).step_text).claims)
+        .sum()
 }
 
 /// Whether a step on the path to `leaf` computed the leaf's answer: a number

@@ -174,6 +174,40 @@ fn sft_can_keep_only_trajectories_that_computed_their_answer() {
 }
 
 #[test]
+fn sft_fewest_claims_keeps_the_direct_solutions_over_better_q_detours() {
+    let t = tree(&[
+        // A detour with the best Q: three claims.
+        step(0, "She has 5 + 9 = 14.\n\n", 0.9), // 1
+        step(1, "Then 14 - 2 = 12, and 12 + 0 = 12.\n\n", 0.9), // 2
+        leaf(2, "The answer is \\boxed{12}.", 1.0, true), // 3
+        // Two direct ones with one claim each.
+        step(0, "She has 3 * 4 = 12.\n\n", 0.4),          // 4
+        leaf(4, "The answer is \\boxed{12}.", 1.0, true), // 5
+        leaf(0, "So 7 + 5 = $12.", 0.5, true),            // 6
+    ]);
+    let t = IndexedTree::new(&t).unwrap();
+    let by_q: Vec<usize> = sft_trajectories(&t, &Rules::default(), &mut Skips::default())
+        .iter()
+        .map(|p| p.leaf)
+        .collect();
+    assert_eq!(by_q, [3, 5, 6]);
+    let rules = Rules {
+        fewest_claims: true,
+        max_per_problem: Some(2),
+        ..Rules::default()
+    };
+    let mut skips = Skips::default();
+    let kept: Vec<usize> = sft_trajectories(&t, &rules, &mut skips)
+        .iter()
+        .map(|p| p.leaf)
+        .collect();
+    // The direct ones, still in Q order; the cap applies after the cut.
+    assert_eq!(kept, [5, 6]);
+    assert_eq!(skips.0["trajectories with more claims than the fewest"], 1);
+    assert!(!skips.0.contains_key("trajectories over --max-per-problem"));
+}
+
+#[test]
 fn pairs_take_the_best_two_against_the_worst_two() {
     let mut nodes = Vec::new();
     // Under the root: three steps that reach a right answer, three that reach only wrong ones.

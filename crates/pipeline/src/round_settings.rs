@@ -212,6 +212,9 @@ pub struct ExportSettings {
     pub sft_min_q: Option<f64>,
     /// SFT: only trajectories whose steps computed their answer, not guesses.
     pub sft_computed_answer: bool,
+    /// SFT: of a problem's correct trajectories only those with the fewest
+    /// arithmetic claims.
+    pub sft_fewest_claims: bool,
     /// Pairs: step pairs or solution pairs.
     pub pairs: PairKind,
     /// Pairs: least Q margin.
@@ -233,6 +236,7 @@ impl Default for ExportSettings {
             sft_per_problem: 2,
             sft_min_q: None,
             sft_computed_answer: false,
+            sft_fewest_claims: false,
             pairs: PairKind::Steps,
             pair_margin: 0.5,
             pair_edit_distance: 20,

@@ -21,6 +21,7 @@ pub async fn run(db: &Path, command: ExportCommand, out: Output) -> anyhow::Resu
                 max_per_problem: Some(args.max_per_problem),
                 min_q: args.common.min_q,
                 computed_answer: args.computed_answer,
+                fewest_claims: args.fewest_claims,
                 ..Rules::default()
             };
             (args.common, format, rules)

@@ -113,6 +113,7 @@ pub(super) async fn export(ctx: &Ctx<'_>) -> anyhow::Result<Done> {
                 max_per_problem: Some(settings.sft_per_problem),
                 min_q: settings.sft_min_q,
                 computed_answer: settings.sft_computed_answer,
+                fewest_claims: settings.sft_fewest_claims,
                 ..Rules::default()
             },
         ),
