@@ -145,8 +145,11 @@ pub fn sft_trajectories(
             .collect();
         let fewest = claims.iter().copied().min().unwrap_or(0);
         let before = candidates.len();
-        let mut claims = claims.into_iter();
-        candidates.retain(|_| claims.next() == Some(fewest));
+        candidates = candidates
+            .into_iter()
+            .zip(claims)
+            .filter_map(|(t, n)| (n == fewest).then_some(t))
+            .collect();
         skips.add(
             "trajectories with more claims than the fewest",
             before - candidates.len(),
