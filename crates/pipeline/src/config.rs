@@ -308,6 +308,11 @@ impl PipelineConfig {
                 "[data] pool_limit and pool_per_round both set: use one (pool_per_round takes a new slice each round)"
             );
         }
+        if self.data.revisit_unsolved.is_some() && self.data.pool_per_round.is_none() {
+            bail!(
+                "[data] revisit_unsolved needs pool_per_round: without it every round searches the same problems"
+            );
+        }
         if self.round.ppm_search_from < 2 {
             bail!(
                 "[round] ppm_search_from is {}: round 1 has no PPM to search with; use 2 or later",
@@ -549,6 +554,34 @@ limits = { "maj@8" = 40 }
         .unwrap();
         let err = format!("{:#}", both.validate_round().unwrap_err());
         assert!(err.contains("pool_limit and pool_per_round"), "{err}");
+
+        let revisiting = PipelineConfig::parse(
+            &text.replace(
+                "pool_per_round = 12",
+                "pool_per_round = 12\nrevisit_unsolved = [0, 0, 8]",
+            ),
+            "x.toml",
+        )
+        .unwrap();
+        revisiting.validate_round().unwrap();
+        let revisits: Vec<usize> = (1..=4)
+            .map(|r| revisiting.data.revisit_of_round(r))
+            .collect();
+        assert_eq!(revisits, [0, 0, 8, 8]);
+        assert_eq!(config.data.revisit_of_round(3), 0);
+        let unsliced = PipelineConfig::parse(
+            &text.replace(
+                "pool_per_round = 12",
+                "pool_limit = 12\nrevisit_unsolved = 8",
+            ),
+            "x.toml",
+        )
+        .unwrap();
+        let err = format!("{:#}", unsliced.validate_round().unwrap_err());
+        assert!(
+            err.contains("revisit_unsolved needs pool_per_round"),
+            "{err}"
+        );
         let stray =
             PipelineConfig::parse(&text.replace("\"maj@8\" = 40", "\"maj@4\" = 40"), "x.toml")
                 .unwrap();

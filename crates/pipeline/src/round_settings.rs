@@ -51,6 +51,11 @@ pub struct DataSettings {
     /// import order: a dataset stored by kind of problem (MultiArith is)
     /// then gives every round a sample of every kind.
     pub pool_shuffle: Option<u64>,
+    /// Each round also searches again up to N problems of earlier rounds'
+    /// pools that no earlier round solved, now with a stronger policy
+    /// (rStar-Math reruns its unsolved problems); a list gives each round its
+    /// own N, the last serving later rounds. Only with `pool_per_round`.
+    pub revisit_unsolved: Option<PoolPerRound>,
     /// Datasets the models are evaluated on (the held-out split of a split dataset).
     pub held_out: Vec<String>,
     /// How an unsplit held-out dataset that is also in the pool is split.
@@ -68,6 +73,14 @@ impl DataSettings {
                 (skip, Some(sizes.of_round(round)))
             }
             None => (0, self.pool_limit),
+        }
+    }
+
+    /// How many unsolved problems of earlier rounds round `round` searches again.
+    pub fn revisit_of_round(&self, round: i64) -> usize {
+        match (&self.revisit_unsolved, &self.pool_per_round) {
+            (Some(sizes), Some(_)) if round > 1 => sizes.of_round(round as usize),
+            _ => 0,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! problems, each finished tree stored at once in its own transaction, so a
 //! killed run loses only the trees in flight and a rerun skips stored ones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -32,6 +32,10 @@ pub struct SearchJob {
     pub limit: Option<usize>,
     /// Take the problems in an order shuffled with this seed.
     pub shuffle: Option<u64>,
+    /// Also search up to this many of the problems `skip` passes over that no
+    /// earlier round of the pipeline solved, chosen in a seeded order so that
+    /// they mix the kinds of problem earlier rounds searched.
+    pub revisit: usize,
     /// Round number within the pipeline.
     pub round: i64,
     /// A trained PPM (GGUF, head beside it) whose scores start new children's values.
@@ -152,17 +156,16 @@ pub async fn run_search(
         None if problems.iter().any(|p| p.split.is_some()) => Some("pool".to_owned()),
         None => None,
     };
-    let mut problems: Vec<Problem> = problems
+    let problems: Vec<Problem> = problems
         .into_iter()
         .filter(|p| split.is_none() || p.split == split)
         .collect();
-    if let Some(seed) = job.shuffle {
-        shuffle(&mut problems, seed);
-    }
-    problems.drain(..job.skip.min(problems.len()));
-    if let Some(limit) = job.limit {
-        problems.truncate(limit);
-    }
+    let solved_before = if job.revisit > 0 {
+        store.solved_before(&pipeline.name, job.round).await?
+    } else {
+        HashSet::new()
+    };
+    let problems = pool_of_job(problems, job, &solved_before);
     let stored = store.searched_problems(round.id).await?;
     let (done, todo): (Vec<Problem>, Vec<Problem>) =
         problems.into_iter().partition(|p| stored.contains(&p.id));
@@ -428,6 +431,33 @@ async fn open_round(
         .await?)
 }
 
+/// The problems `job` searches, of its dataset's `problems` in import order:
+/// `skip` passed over, the next `limit`, then up to `revisit` of the passed-over
+/// ones that are not in `solved_before`.
+pub(crate) fn pool_of_job(
+    mut problems: Vec<Problem>,
+    job: &SearchJob,
+    solved_before: &HashSet<i64>,
+) -> Vec<Problem> {
+    if let Some(seed) = job.shuffle {
+        shuffle(&mut problems, seed);
+    }
+    let mut earlier: Vec<Problem> = problems.drain(..job.skip.min(problems.len())).collect();
+    if let Some(limit) = job.limit {
+        problems.truncate(limit);
+    }
+    if job.revisit > 0 {
+        earlier.retain(|p| !solved_before.contains(&p.id));
+        shuffle(&mut earlier, REVISIT_SEED);
+        problems.extend(earlier.into_iter().take(job.revisit));
+    }
+    problems
+}
+
+/// The order unsolved problems are revisited in: fixed, so that a resumed
+/// round picks the same ones.
+const REVISIT_SEED: u64 = 0x5e_a4c4;
+
 /// Orders `problems` by a hash of `seed` and each one's dataset-given id:
 /// the same order on every machine and build, whatever ids the database gave.
 pub(crate) fn shuffle(problems: &mut [Problem], seed: u64) {
@@ -514,5 +544,38 @@ mod tests {
         let mut c = problems(200);
         shuffle(&mut c, 1);
         assert_ne!(ids(&a), ids(&c));
+    }
+
+    #[test]
+    fn a_round_revisits_earlier_unsolved_problems_mixed_and_the_same_each_time() {
+        let job = SearchJob {
+            dataset: "d".into(),
+            split: None,
+            skip: 100,
+            limit: Some(20),
+            shuffle: None,
+            revisit: 30,
+            round: 3,
+            ppm: None,
+        };
+        let db_ids = |pool: Vec<Problem>| pool.iter().map(|p| p.id).collect::<Vec<i64>>();
+        // Problems 1-30 and 51-60 were solved by earlier rounds.
+        let solved: HashSet<i64> = (1..=30).chain(51..=60).collect();
+        let pool = db_ids(pool_of_job(problems(200), &job, &solved));
+        assert_eq!(pool.len(), 50);
+        assert_eq!(pool[..20], (101..=120).collect::<Vec<i64>>()[..]);
+        let revisited = &pool[20..];
+        assert!(
+            revisited
+                .iter()
+                .all(|id| *id <= 100 && !solved.contains(id))
+        );
+        // Drawn from the whole of the earlier pools, not their start.
+        assert!(revisited.iter().any(|id| *id > 60), "{revisited:?}");
+        // A resumed round takes the same ones.
+        assert_eq!(pool, db_ids(pool_of_job(problems(200), &job, &solved)));
+        // Without revisits the round is its slice alone.
+        let plain = SearchJob { revisit: 0, ..job };
+        assert_eq!(pool_of_job(problems(200), &plain, &solved).len(), 20);
     }
 }

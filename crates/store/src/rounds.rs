@@ -2,6 +2,8 @@
 //! models it produced, and each phase's status, time and figures, so that a
 //! rerun resumes at the first phase that did not finish.
 
+use std::collections::HashSet;
+
 use sqlx::FromRow;
 
 use crate::db::Store;
@@ -230,6 +232,20 @@ impl Store {
         .context(context)?;
         tx.commit().await.context(context)?;
         Ok(())
+    }
+
+    /// Problems that some round of `pipeline` numbered below `before` solved.
+    pub async fn solved_before(&self, pipeline: &str, before: i64) -> Result<HashSet<i64>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT t.problem_id FROM trees t JOIN rounds r ON r.id = t.round_id
+             WHERE r.pipeline = ?1 AND r.number < ?2 AND t.solved = 1",
+        )
+        .bind(pipeline)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await
+        .context(|| format!("reading the problems {pipeline} solved before round {before}"))?;
+        Ok(ids.into_iter().collect())
     }
 
     /// Trees of a round and how many of them were solved (failed trees left out).

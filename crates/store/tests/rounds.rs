@@ -113,3 +113,79 @@ async fn phases_count_attempts_and_add_up_time_and_a_redo_clears_the_round() {
         r#"{"new":true}"#
     );
 }
+
+#[tokio::test]
+async fn solved_before_names_the_problems_earlier_rounds_of_the_pipeline_solved() {
+    let (_dir, store) = common::store_with_one_problem().await;
+    let problem = |id: &str| evolve_store::NewProblem {
+        external_id: id.into(),
+        question: format!("question {id}"),
+        gold_answer: "1".into(),
+        reference_solution: None,
+        level: None,
+        subject: None,
+        difficulty: None,
+    };
+    let dataset = evolve_store::NewDataset {
+        name: "e".into(),
+        format: "generic".into(),
+        source: None,
+    };
+    store
+        .import_problems(&dataset, &[problem("a"), problem("b"), problem("c")])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = store
+        .problems("e", None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    let tree = |round_id, problem_id, solved| NewTree {
+        round_id,
+        problem_id,
+        status: "done".into(),
+        seed: 0,
+        rollouts: 1,
+        solved,
+        seconds: 1.0,
+        tokens: 1,
+        note: None,
+        nodes: vec![NewNode::default()],
+    };
+    let p1 = store.create_round("p", 1, "{}", None).await.unwrap();
+    let p2 = store.create_round("p", 2, "{}", None).await.unwrap();
+    let p3 = store.create_round("p", 3, "{}", None).await.unwrap();
+    let q1 = store.create_round("q", 1, "{}", None).await.unwrap();
+    // a: solved in round 1; b: searched twice, never solved; c: solved only
+    // in round 3 and by another pipeline.
+    for (round, problem, solved) in [
+        (p1.id, ids[0], true),
+        (p1.id, ids[1], false),
+        (p2.id, ids[1], false),
+        (p3.id, ids[2], true),
+        (q1.id, ids[2], true),
+    ] {
+        store
+            .insert_tree(&tree(round, problem, solved))
+            .await
+            .unwrap();
+    }
+    let solved = |before| {
+        let store = &store;
+        async move {
+            let mut ids: Vec<i64> = store
+                .solved_before("p", before)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(solved(1).await, Vec::<i64>::new());
+    assert_eq!(solved(3).await, vec![ids[0]]);
+    assert_eq!(solved(4).await, vec![ids[0], ids[2]]);
+}

@@ -45,6 +45,7 @@ pub async fn run(db: &Path, args: SearchArgs, out: Output) -> anyhow::Result<Exi
         skip: 0,
         limit: args.limit,
         shuffle: args.shuffle,
+        revisit: 0,
         round: args.round,
         ppm: args.ppm.clone(),
     };

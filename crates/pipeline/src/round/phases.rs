@@ -41,6 +41,7 @@ pub(super) async fn search(
             skip,
             limit,
             shuffle: ctx.pipeline.data.pool_shuffle,
+            revisit: ctx.pipeline.data.revisit_of_round(ctx.number),
             round: ctx.number,
             ppm: ctx.inputs.ppm.clone(),
         };
