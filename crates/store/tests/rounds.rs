@@ -117,22 +117,20 @@ async fn phases_count_attempts_and_add_up_time_and_a_redo_clears_the_round() {
 #[tokio::test]
 async fn solved_before_names_the_problems_earlier_rounds_of_the_pipeline_solved() {
     let (_dir, store) = common::store_with_one_problem().await;
-    let problem = |id: &str| evolve_store::NewProblem {
-        external_id: id.into(),
-        question: format!("question {id}"),
-        gold_answer: "1".into(),
-        reference_solution: None,
-        level: None,
-        subject: None,
-        difficulty: None,
-    };
     let dataset = evolve_store::NewDataset {
         name: "e".into(),
         format: "generic".into(),
         source: None,
     };
     store
-        .import_problems(&dataset, &[problem("a"), problem("b"), problem("c")])
+        .import_problems(
+            &dataset,
+            &[
+                common::problem("a"),
+                common::problem("b"),
+                common::problem("c"),
+            ],
+        )
         .await
         .unwrap();
     let ids: Vec<i64> = store

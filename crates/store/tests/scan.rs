@@ -1,20 +1,10 @@
 //! Streaming a round's trees for the exports, and recording what was exported.
 
-use evolve_store::{Error, NewDataset, NewExport, NewNode, NewProblem, NewTree, StoredTree};
+use evolve_store::{Error, NewDataset, NewExport, NewNode, NewTree, StoredTree};
+
+use common::problem;
 
 mod common;
-
-fn problem(id: &str) -> NewProblem {
-    NewProblem {
-        external_id: id.into(),
-        question: format!("question {id}"),
-        gold_answer: "1".into(),
-        reference_solution: None,
-        level: None,
-        subject: None,
-        difficulty: None,
-    }
-}
 
 fn tree(round_id: i64, problem_id: i64, steps: usize, status: &str) -> NewTree {
     let mut nodes = vec![NewNode::default()];

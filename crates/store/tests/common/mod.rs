@@ -1,4 +1,5 @@
-//! A fresh database holding one dataset `d` with one problem, "What is 2 + 3?".
+//! A fresh database holding one dataset `d` with one problem, "What is 2 + 3?",
+//! and problems to import beside it.
 
 use evolve_store::{NewDataset, NewProblem, Store};
 
@@ -21,4 +22,18 @@ pub async fn store_with_one_problem() -> (tempfile::TempDir, Store) {
     };
     store.import_problems(&dataset, &[problem]).await.unwrap();
     (dir, store)
+}
+
+/// A problem `id` whose answer is 1.
+#[allow(dead_code)] // not every test file imports more problems
+pub fn problem(id: &str) -> NewProblem {
+    NewProblem {
+        external_id: id.into(),
+        question: format!("question {id}"),
+        gold_answer: "1".into(),
+        reference_solution: None,
+        level: None,
+        subject: None,
+        difficulty: None,
+    }
 }
