@@ -340,6 +340,7 @@ impl PipelineConfig {
             }
         }
         self.train.policy.method()?;
+        self.train.policy.schedule(1)?;
         self.train.ppm.method()?;
         if self.train.policy.epochs == 0 || self.train.ppm.epochs == 0 {
             bail!("[train] epochs must be at least 1");
@@ -582,6 +583,33 @@ limits = { "maj@8" = 40 }
             err.contains("revisit_unsolved needs pool_per_round"),
             "{err}"
         );
+        use crate::round_settings::{TrainData, TrainFrom};
+        let scheduled = PipelineConfig::parse(
+            &format!(
+                "{text}[train.policy]\nfrom = [\"previous\", \"previous\", \"base\"]\ndata = [\"round\", \"round\", \"all\"]\n"
+            ),
+            "x.toml",
+        )
+        .unwrap();
+        scheduled.validate_round().unwrap();
+        let policy = &scheduled.train.policy;
+        assert_eq!(
+            policy.schedule(2).unwrap(),
+            (TrainFrom::Previous, TrainData::Round)
+        );
+        assert_eq!(
+            policy.schedule(4).unwrap(),
+            (TrainFrom::Base, TrainData::All)
+        );
+        assert_eq!(
+            config.train.policy.schedule(3).unwrap(),
+            (TrainFrom::Previous, TrainData::Round)
+        );
+        let empty =
+            PipelineConfig::parse(&format!("{text}[train.policy]\nfrom = []\n"), "x.toml").unwrap();
+        let err = format!("{:#}", empty.validate_round().unwrap_err());
+        assert!(err.contains("[train.policy] from or data"), "{err}");
+
         let stray =
             PipelineConfig::parse(&text.replace("\"maj@8\" = 40", "\"maj@4\" = 40"), "x.toml")
                 .unwrap();

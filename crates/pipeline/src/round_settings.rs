@@ -290,13 +290,38 @@ pub enum TrainData {
     All,
 }
 
+/// A setting that is one value for every round, or one value per round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PerRound<T> {
+    /// The same value every round.
+    Every(T),
+    /// Round r takes the r-th value; rounds past the list take its last.
+    ByRound(Vec<T>),
+}
+
+impl<T: Copy> PerRound<T> {
+    /// The value of round `round` (1-based); `None` for an empty list.
+    pub fn of_round(&self, round: i64) -> Option<T> {
+        match self {
+            PerRound::Every(value) => Some(*value),
+            PerRound::ByRound(values) => values
+                .get(round.max(1) as usize - 1)
+                .or(values.last())
+                .copied(),
+        }
+    }
+}
+
 /// Policy SFT settings (see `evolve train policy --help`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[allow(missing_docs)]
 pub struct PolicyTrainSettings {
-    pub from: TrainFrom,
-    pub data: TrainData,
+    /// Which policy each round fine-tunes; a list gives each round its own.
+    pub from: PerRound<TrainFrom>,
+    /// Which rows each round trains on; a list gives each round its own.
+    pub data: PerRound<TrainData>,
     /// `lora` or `full`.
     pub method: String,
     pub lora_rank: usize,
@@ -318,8 +343,8 @@ pub struct PolicyTrainSettings {
 impl Default for PolicyTrainSettings {
     fn default() -> PolicyTrainSettings {
         PolicyTrainSettings {
-            from: TrainFrom::Previous,
-            data: TrainData::Round,
+            from: PerRound::Every(TrainFrom::Previous),
+            data: PerRound::Every(TrainData::Round),
             method: "lora".into(),
             lora_rank: 16,
             lora_alpha: None,
@@ -426,6 +451,14 @@ impl EvalSettings {
 }
 
 impl PolicyTrainSettings {
+    /// Which policy round `round` fine-tunes and on which rows.
+    pub fn schedule(&self, round: i64) -> anyhow::Result<(TrainFrom, TrainData)> {
+        match (self.from.of_round(round), self.data.of_round(round)) {
+            (Some(from), Some(data)) => Ok((from, data)),
+            _ => bail!("[train.policy] from or data is []: name a value for every round"),
+        }
+    }
+
     /// The method, checked.
     pub fn method(&self) -> anyhow::Result<evolve_train::Method> {
         Ok(match self.method.as_str() {

@@ -221,7 +221,8 @@ pub(super) async fn train_next_policy(
     observer: &mut dyn RoundObserver,
 ) -> anyhow::Result<Done> {
     let settings = &ctx.pipeline.train.policy;
-    let (data, rows) = training_data(ctx, "sft", settings.data).await?;
+    let (from, data) = settings.schedule(ctx.number)?;
+    let (data, rows) = training_data(ctx, "sft", data).await?;
     if rows < settings.min_rows as u64 {
         return Ok(Done::Skipped(json!({
             "reason": format!("{rows} SFT rows, fewer than [train.policy] min_rows = {}; the round keeps the policy it searched with", settings.min_rows),
@@ -229,7 +230,7 @@ pub(super) async fn train_next_policy(
         })));
     }
     let method = settings.method()?;
-    let base = match settings.from {
+    let base = match from {
         TrainFrom::Previous => ctx.inputs.policy.clone(),
         TrainFrom::Base => first_policy(ctx.pipeline)?,
     };
