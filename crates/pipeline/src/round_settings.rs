@@ -68,51 +68,61 @@ impl DataSettings {
     pub fn pool_slice(&self, round: i64) -> (usize, Option<usize>) {
         match &self.pool_per_round {
             Some(sizes) => {
-                let round = round.max(1) as usize;
-                let skip = (1..round).map(|r| sizes.of_round(r)).sum();
-                (skip, Some(sizes.of_round(round)))
+                let skip = (1..round.max(1)).map(|r| sizes.size_of_round(r)).sum();
+                (skip, Some(sizes.size_of_round(round)))
             }
             None => (0, self.pool_limit),
         }
     }
 
-    /// How many unsolved problems of earlier rounds round `round` searches again.
+    /// How many unsolved problems of earlier rounds round `round` searches
+    /// again (round 1 has none to revisit).
     pub fn revisit_of_round(&self, round: i64) -> usize {
-        match (&self.revisit_unsolved, &self.pool_per_round) {
-            (Some(sizes), Some(_)) if round > 1 => sizes.of_round(round as usize),
+        match &self.revisit_unsolved {
+            Some(sizes) if round > 1 => sizes.size_of_round(round),
             _ => 0,
         }
     }
 }
 
-/// `[data] pool_per_round`: one size for every round, or one per round.
+/// A setting that is one value for every round, or one value per round.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum PoolPerRound {
-    /// The same number of new problems every round.
-    Every(usize),
-    /// Round r takes the r-th number; rounds past the list take its last.
-    ByRound(Vec<usize>),
+pub enum PerRound<T> {
+    /// The same value every round.
+    Every(T),
+    /// Round r takes the r-th value; rounds past the list take its last.
+    ByRound(Vec<T>),
 }
 
-impl PoolPerRound {
-    /// How many new pool problems round `round` (1-based) takes.
-    pub fn of_round(&self, round: usize) -> usize {
+impl<T: Copy> PerRound<T> {
+    /// The value of round `round` (1-based); `None` for an empty list.
+    pub fn of_round(&self, round: i64) -> Option<T> {
         match self {
-            PoolPerRound::Every(n) => *n,
-            PoolPerRound::ByRound(sizes) => sizes
-                .get(round.max(1) - 1)
-                .or(sizes.last())
-                .copied()
-                .unwrap_or(0),
+            PerRound::Every(value) => Some(*value),
+            PerRound::ByRound(values) => values
+                .get(round.max(1) as usize - 1)
+                .or(values.last())
+                .copied(),
         }
+    }
+}
+
+/// `[data] pool_per_round` and `revisit_unsolved`: one number of problems
+/// for every round, or one per round.
+pub type PoolPerRound = PerRound<usize>;
+
+impl PoolPerRound {
+    /// How many problems round `round` (1-based) takes (0 for an empty list).
+    pub fn size_of_round(&self, round: i64) -> usize {
+        self.of_round(round).unwrap_or(0)
     }
 
     /// Whether some round would search no problem.
     pub fn has_empty_round(&self) -> bool {
         match self {
-            PoolPerRound::Every(n) => *n == 0,
-            PoolPerRound::ByRound(sizes) => sizes.is_empty() || sizes.contains(&0),
+            PerRound::Every(n) => *n == 0,
+            PerRound::ByRound(sizes) => sizes.is_empty() || sizes.contains(&0),
         }
     }
 }
@@ -288,29 +298,6 @@ pub enum TrainData {
     Round,
     /// The exports of this round and every earlier one, concatenated.
     All,
-}
-
-/// A setting that is one value for every round, or one value per round.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum PerRound<T> {
-    /// The same value every round.
-    Every(T),
-    /// Round r takes the r-th value; rounds past the list take its last.
-    ByRound(Vec<T>),
-}
-
-impl<T: Copy> PerRound<T> {
-    /// The value of round `round` (1-based); `None` for an empty list.
-    pub fn of_round(&self, round: i64) -> Option<T> {
-        match self {
-            PerRound::Every(value) => Some(*value),
-            PerRound::ByRound(values) => values
-                .get(round.max(1) as usize - 1)
-                .or(values.last())
-                .copied(),
-        }
-    }
 }
 
 /// Policy SFT settings (see `evolve train policy --help`).
