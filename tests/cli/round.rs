@@ -222,6 +222,48 @@ fn two_rounds_run_resume_after_kills_and_report() {
     // A finished round is not redone; status shows both rounds and the accuracy.
     let refused = round(&env, &["--round", "1"]).fails();
     assert!(refused.contains("has finished; pass --redo"), "{refused}");
+    // Round 2 again from its policy training, with two epochs: the search
+    // and export stay as they were. Only the newest round can be redone, and
+    // not with a setting the kept phases read changed.
+    let nodes = env.count("SELECT COUNT(*) FROM nodes");
+    let two_epochs = TINY.replace("[train.policy]\nepochs = 1", "[train.policy]\nepochs = 2");
+    assert_ne!(two_epochs, TINY);
+    std::fs::write(env.path("tiny.toml"), &two_epochs).unwrap();
+    let refused = round(&env, &["--round", "1", "--redo-from", "train-policy"]).fails();
+    assert!(refused.contains("only the newest round"), "{refused}");
+    let redone = round(&env, &["--round", "2", "--redo-from", "train-policy"]).ok();
+    for needle in [
+        "phases from train-policy on were cleared",
+        "search already done",
+        "export already done",
+        "round 2 of pipeline tiny finished",
+    ] {
+        assert!(
+            redone.stderr.contains(needle),
+            "{needle}: {}",
+            redone.stderr
+        );
+    }
+    assert_eq!(env.count("SELECT COUNT(*) FROM nodes"), nodes);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM round_phases WHERE status IN ('done', 'skipped')"),
+        10
+    );
+    assert_eq!(
+        env.count(
+            "SELECT json_extract(plan, '$.train.policy.epochs') FROM rounds WHERE number = 2"
+        ),
+        2
+    );
+    std::fs::write(
+        env.path("tiny.toml"),
+        two_epochs.replace("rollouts = 8", "rollouts = 7"),
+    )
+    .unwrap();
+    let refused = round(&env, &["--round", "2", "--redo-from", "train-policy"]).fails();
+    assert!(refused.contains("search.rollouts"), "{refused}");
+    std::fs::write(env.path("tiny.toml"), TINY).unwrap();
+
     let status = env.run(&["status"]).ok();
     for needle in [
         "train-policy",

@@ -936,6 +936,18 @@ pub struct RoundArgs {
     #[arg(long, requires = "round")]
     pub redo: bool,
 
+    /// Run a finished round again from this phase on, keeping what the phases
+    /// before it stored (after changing training or evaluation settings, say).
+    /// Settings those phases read must be as the round ran with them.
+    #[arg(
+        long,
+        requires = "round",
+        conflicts_with = "redo",
+        value_name = "PHASE",
+        value_parser = ["search", "export", "train-policy", "train-ppm", "eval"],
+    )]
+    pub redo_from: Option<String>,
+
     /// Where exports, models and logs go [default: runs/PIPELINE beside the database].
     #[arg(long)]
     pub run_dir: Option<PathBuf>,

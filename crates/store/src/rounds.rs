@@ -234,6 +234,44 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the records of `phases` of a round and marks it running again,
+    /// forgetting the policy (`policy`) and PPM (`ppm`) it trained, so that
+    /// those phases run again; what the other phases stored stays.
+    pub async fn reset_phases(
+        &self,
+        round_id: i64,
+        phases: &[&str],
+        policy: bool,
+        ppm: bool,
+    ) -> Result<()> {
+        let context = || format!("clearing phases {} of round {round_id}", phases.join(", "));
+        let mut tx = self.pool.begin().await.context(context)?;
+        for phase in phases {
+            sqlx::query("DELETE FROM round_phases WHERE round_id = ?1 AND phase = ?2")
+                .bind(round_id)
+                .bind(phase)
+                .execute(&mut *tx)
+                .await
+                .context(context)?;
+        }
+        sqlx::query(
+            "UPDATE rounds SET status = 'running', finished_at = NULL,
+                 phase = COALESCE(?2, phase),
+                 trained_policy_id = CASE WHEN ?3 THEN NULL ELSE trained_policy_id END,
+                 trained_ppm_id = CASE WHEN ?4 THEN NULL ELSE trained_ppm_id END
+             WHERE id = ?1",
+        )
+        .bind(round_id)
+        .bind(phases.first())
+        .bind(policy)
+        .bind(ppm)
+        .execute(&mut *tx)
+        .await
+        .context(context)?;
+        tx.commit().await.context(context)?;
+        Ok(())
+    }
+
     /// Problems that some round of `pipeline` numbered below `before` solved.
     pub async fn solved_before(&self, pipeline: &str, before: i64) -> Result<HashSet<i64>> {
         let ids: Vec<i64> = sqlx::query_scalar(

@@ -1,6 +1,7 @@
 //! What `evolve round` records: phases with attempts, seconds and figures,
-//! the models a round trained, a finished round, and a redo that clears the
-//! round's trees in one transaction.
+//! the models a round trained, a finished round, a redo from a later phase
+//! that keeps the trees, and a redo that clears the round's trees in one
+//! transaction.
 
 use evolve_store::{NewModel, NewNode, NewTree};
 
@@ -86,6 +87,24 @@ async fn phases_count_attempts_and_add_up_time_and_a_redo_clears_the_round() {
         })
         .await
         .unwrap();
+    assert_eq!(store.round_solve_counts(round.id).await.unwrap(), (1, 1));
+
+    // Redone from the export: the search's record and the trees stay.
+    store
+        .reset_phases(round.id, &["export", "train-policy"], true, false)
+        .await
+        .unwrap();
+    let record = &store.pipeline_rounds("p").await.unwrap()[0];
+    assert_eq!(
+        (record.status.as_str(), record.phase.as_str()),
+        ("running", "export")
+    );
+    assert!(record.trained_policy_id.is_none() && record.finished_at.is_none());
+    let phases = store.round_phases(round.id).await.unwrap();
+    assert_eq!(
+        phases.iter().map(|p| p.phase.as_str()).collect::<Vec<_>>(),
+        ["search"]
+    );
     assert_eq!(store.round_solve_counts(round.id).await.unwrap(), (1, 1));
 
     store

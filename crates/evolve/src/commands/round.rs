@@ -50,7 +50,11 @@ pub async fn run(db: &Path, args: RoundArgs, out: Output) -> anyhow::Result<Exit
         ));
         let job = RoundJob {
             round: Some(number),
-            redo: args.redo && requested.is_some(),
+            redo: match (&args.redo_from, requested) {
+                (_, None) => None,
+                (Some(name), _) => Some(Phase::from_name(name).expect("clap checks the name")),
+                (None, _) => args.redo.then_some(Phase::Search),
+            },
             run_dir: run_dir.clone(),
         };
         let mut observer = Observer::new(out);

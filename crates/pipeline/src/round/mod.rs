@@ -24,7 +24,7 @@ use crate::search_phase::{SearchProgress, differences, open_search_round, search
 mod phases;
 
 /// The phases of a round, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
     /// MCTS over the pool.
     Search,
@@ -56,6 +56,30 @@ impl Phase {
             Phase::TrainPolicy => "train-policy",
             Phase::TrainPpm => "train-ppm",
             Phase::Eval => "eval",
+        }
+    }
+
+    /// The phase stored as `name` in `round_phases.phase`.
+    pub fn from_name(name: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// The first phase that reads the pipeline setting at dotted path `key`
+    /// (`train.policy.lr`): a round redone from a later phase keeps what
+    /// earlier ones made with the setting as it was. Sections a phase shares
+    /// with the search (`[data]`, `[formats]`, `[models]`) count as the search's.
+    fn first_reader(key: &str) -> Phase {
+        let under = |section: &str| key == section || key.starts_with(&format!("{section}."));
+        if under("export") {
+            Phase::Export
+        } else if under("train.policy") {
+            Phase::TrainPolicy
+        } else if under("train.ppm") {
+            Phase::TrainPpm
+        } else if under("eval") {
+            Phase::Eval
+        } else {
+            Phase::Search
         }
     }
 
@@ -93,8 +117,10 @@ pub trait RoundObserver {
 pub struct RoundJob {
     /// The round number (`None`: the first unfinished round, else the next one).
     pub round: Option<i64>,
-    /// Start the round over even if it finished (it must be the newest round).
-    pub redo: bool,
+    /// Run the round again from this phase on even if it finished (it must be
+    /// the newest round): `Search` starts it over, a later phase keeps what
+    /// the phases before it stored.
+    pub redo: Option<Phase>,
     /// The folder for the round's exports and models.
     pub run_dir: PathBuf,
 }
@@ -190,7 +216,7 @@ pub async fn run_round(
     let plan = plan(pipeline)?;
 
     if let Some(existing) = rounds.iter().find(|r| r.number == number) {
-        if job.redo {
+        if let Some(from) = job.redo {
             if let Some(later) = rounds.iter().find(|r| r.number > number) {
                 bail!(
                     "round {} of {} was built on round {number}; only the newest round can be redone",
@@ -198,12 +224,19 @@ pub async fn run_round(
                     pipeline.name
                 );
             }
-            let config =
-                search_round_config(&round_pipeline, &inputs.policy, inputs.ppm.as_deref())?;
-            store.reset_round(existing.id, &config.to_string()).await?;
-            observer.note(&format!(
-                "round {number}: its trees and phases were cleared (--redo)"
-            ));
+            if from == Phase::Search {
+                let config =
+                    search_round_config(&round_pipeline, &inputs.policy, inputs.ppm.as_deref())?;
+                store.reset_round(existing.id, &config.to_string()).await?;
+                observer.note(&format!(
+                    "round {number}: its trees and phases were cleared (--redo)"
+                ));
+            } else {
+                redo_from(store, pipeline, existing, &plan, from).await?;
+                observer.note(&format!(
+                    "round {number}: its phases from {from} on were cleared (--redo-from); what earlier phases stored is kept"
+                ));
+            }
         } else if existing.status == "done" {
             bail!(
                 "round {number} of {} has finished; pass --redo to run it again",
@@ -221,7 +254,7 @@ pub async fn run_round(
                 );
             }
         }
-    } else if job.redo {
+    } else if job.redo.is_some() {
         bail!(
             "round {number} of {} has not run; there is nothing to redo",
             pipeline.name
@@ -320,6 +353,47 @@ pub async fn run_round(
     store.finish_round(round.id).await?;
     info!(round = number, "round finished");
     Ok(RoundOutcome::Finished(number))
+}
+
+/// Clears the phases of `round` from `from` on, after checking that no
+/// setting the phases before `from` read differs from the round's stored plan.
+async fn redo_from(
+    store: &Store,
+    pipeline: &PipelineConfig,
+    round: &RoundRecord,
+    plan: &Value,
+    from: Phase,
+) -> anyhow::Result<()> {
+    if let Some(stored) = &round.plan {
+        let stored = stored_plan(stored)
+            .with_context(|| format!("reading the plan of round {}", round.number))?;
+        let earlier: Vec<String> = differences(&stored, plan, "")
+            .into_iter()
+            .filter(|key| Phase::first_reader(key) < from)
+            .collect();
+        if !earlier.is_empty() {
+            bail!(
+                "round {} of {} ran with other settings ({}), which phases before {from} read; restore them, or pass --redo to run the round again from the search",
+                round.number,
+                pipeline.name,
+                earlier.join(", ")
+            );
+        }
+    }
+    let phases: Vec<&str> = Phase::ALL
+        .into_iter()
+        .filter(|p| *p >= from)
+        .map(Phase::name)
+        .collect();
+    store
+        .reset_phases(
+            round.id,
+            &phases,
+            from <= Phase::TrainPolicy,
+            from <= Phase::TrainPpm,
+        )
+        .await?;
+    Ok(())
 }
 
 /// What a phase did: its figures, or why it had nothing to do.
@@ -453,6 +527,36 @@ async fn register(store: &Store, role: &str, path: &Path) -> anyhow::Result<i64>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_setting_belongs_to_the_first_phase_that_reads_it() {
+        let pipeline = PipelineConfig::load("mawps").unwrap();
+        let mut changed = plan(&pipeline).unwrap();
+        changed["train"]["policy"]["lr"] = 1e-3.into();
+        changed["eval"]["limit"] = 5.into();
+        changed["data"]["revisit_unsolved"] = 3.into();
+        changed["export"]["sft_per_problem"] = 9.into();
+        let readers: Vec<(String, Phase)> = differences(&plan(&pipeline).unwrap(), &changed, "")
+            .into_iter()
+            .map(|key| {
+                let phase = Phase::first_reader(&key);
+                (key, phase)
+            })
+            .collect();
+        assert_eq!(
+            readers,
+            [
+                ("data.revisit_unsolved".to_owned(), Phase::Search),
+                ("eval.limit".to_owned(), Phase::Eval),
+                ("export.sft_per_problem".to_owned(), Phase::Export),
+                ("train.policy.lr".to_owned(), Phase::TrainPolicy),
+            ]
+        );
+        // A section whose name starts like another's is not that one.
+        assert_eq!(Phase::first_reader("evaluation"), Phase::Search);
+        assert_eq!(Phase::from_name("train-ppm"), Some(Phase::TrainPpm));
+        assert_eq!(Phase::from_name("training"), None);
+    }
 
     #[test]
     fn a_plan_from_an_older_build_resumes_with_the_new_defaults() {
