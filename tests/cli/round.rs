@@ -222,11 +222,15 @@ fn two_rounds_run_resume_after_kills_and_report() {
     // A finished round is not redone; status shows both rounds and the accuracy.
     let refused = round(&env, &["--round", "1"]).fails();
     assert!(refused.contains("has finished; pass --redo"), "{refused}");
-    // Round 2 again from its policy training, with two epochs: the search
-    // and export stay as they were. Only the newest round can be redone, and
-    // not with a setting the kept phases read changed.
+    // Round 2 again from its policy training, with two epochs and the new
+    // policy averaged with round 1's: the search and export stay as they
+    // were. Only the newest round can be redone, and not with a setting the
+    // kept phases read changed.
     let nodes = env.count("SELECT COUNT(*) FROM nodes");
-    let two_epochs = TINY.replace("[train.policy]\nepochs = 1", "[train.policy]\nepochs = 2");
+    let two_epochs = TINY.replace(
+        "[train.policy]\nepochs = 1",
+        "[train.policy]\nepochs = 2\naverage_previous = [0, 0.5]",
+    );
     assert_ne!(two_epochs, TINY);
     std::fs::write(env.path("tiny.toml"), &two_epochs).unwrap();
     let refused = round(&env, &["--round", "1", "--redo-from", "train-policy"]).fails();
@@ -254,6 +258,21 @@ fn two_rounds_run_resume_after_kills_and_report() {
             "SELECT json_extract(plan, '$.train.policy.epochs') FROM rounds WHERE number = 2"
         ),
         2
+    );
+    let averaged = env.sql(
+        "SELECT m.path, json_extract(m.metrics, '$.averaged') AS averaged, p.path AS previous \
+         FROM rounds r JOIN models m ON m.id = r.trained_policy_id \
+         JOIN models p ON p.id = r.policy_model_id WHERE r.number = 2",
+    );
+    let policy = averaged[0]["path"].as_str().unwrap();
+    let record: serde_json::Value =
+        serde_json::from_str(averaged[0]["averaged"].as_str().unwrap()).unwrap();
+    assert_eq!(record["weight"], 0.5, "{record}");
+    assert_eq!(record["with"], averaged[0]["previous"], "{record}");
+    assert!(policy.ends_with("policy-r2.gguf"), "{policy}");
+    assert!(
+        std::path::Path::new(&policy.replace(".gguf", ".finetuned.gguf")).exists(),
+        "{policy}"
     );
     std::fs::write(
         env.path("tiny.toml"),

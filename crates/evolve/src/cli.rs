@@ -372,6 +372,16 @@ pub struct TrainPolicyArgs {
     /// How the saved file holds its weights.
     #[arg(long, value_enum, default_value_t = SaveWeights::Q8_0)]
     pub save_format: SaveWeights,
+
+    /// Average the fine-tuned policy with this model (the policy it started
+    /// from, or an earlier round's), weight by weight; the fine-tune alone is
+    /// kept beside --out as NAME.finetuned.gguf.
+    #[arg(long)]
+    pub average_with: Option<PathBuf>,
+
+    /// The weight of --average-with's model in the average.
+    #[arg(long, default_value_t = 0.5, requires = "average_with")]
+    pub average_weight: f64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

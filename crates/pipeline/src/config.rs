@@ -341,6 +341,13 @@ impl PipelineConfig {
         }
         self.train.policy.method()?;
         self.train.policy.schedule(1)?;
+        let listed = match &self.train.policy.average_previous {
+            crate::round_settings::PerRound::ByRound(weights) => weights.len(),
+            crate::round_settings::PerRound::Every(_) => 1,
+        };
+        for round in 1..=listed.max(1) {
+            self.train.policy.average_previous_of(round as i64)?;
+        }
         self.train.ppm.method()?;
         if self.train.policy.epochs == 0 || self.train.ppm.epochs == 0 {
             bail!("[train] epochs must be at least 1");
@@ -605,6 +612,22 @@ limits = { "maj@8" = 40 }
             config.train.policy.schedule(3).unwrap(),
             (TrainFrom::Previous, TrainData::Round)
         );
+        assert_eq!(config.train.policy.average_previous_of(3).unwrap(), 0.0);
+        let averaged = PipelineConfig::parse(
+            &format!("{text}[train.policy]\naverage_previous = [0, 0.5]\n"),
+            "x.toml",
+        )
+        .unwrap();
+        averaged.validate_round().unwrap();
+        assert_eq!(averaged.train.policy.average_previous_of(1).unwrap(), 0.0);
+        assert_eq!(averaged.train.policy.average_previous_of(5).unwrap(), 0.5);
+        let whole = PipelineConfig::parse(
+            &format!("{text}[train.policy]\naverage_previous = [0, 1]\n"),
+            "x.toml",
+        )
+        .unwrap();
+        let err = format!("{:#}", whole.validate_round().unwrap_err());
+        assert!(err.contains("average_previous is 1 for round 2"), "{err}");
         let empty =
             PipelineConfig::parse(&format!("{text}[train.policy]\nfrom = []\n"), "x.toml").unwrap();
         let err = format!("{:#}", empty.validate_round().unwrap_err());

@@ -34,7 +34,8 @@ pub use crate::search_phase::{
 };
 pub use crate::steps::{StepChecker, code_block, delimiter, program};
 pub use crate::train_phase::{
-    PolicyTraining, PpmTraining, TrainedModel, default_lr, default_ppm_lr, train_policy, train_ppm,
+    AverageWith, PolicyTraining, PpmTraining, TrainedModel, default_lr, default_ppm_lr,
+    train_policy, train_ppm,
 };
 
 mod config;

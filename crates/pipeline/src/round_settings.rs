@@ -309,6 +309,10 @@ pub struct PolicyTrainSettings {
     pub from: PerRound<TrainFrom>,
     /// Which rows each round trains on; a list gives each round its own.
     pub data: PerRound<TrainData>,
+    /// The weight of the previous policy (the one the round searched with)
+    /// in a weight average with the one the round fine-tuned; 0: no average.
+    /// A list gives each round its own.
+    pub average_previous: PerRound<f64>,
     /// `lora` or `full`.
     pub method: String,
     pub lora_rank: usize,
@@ -332,6 +336,7 @@ impl Default for PolicyTrainSettings {
         PolicyTrainSettings {
             from: PerRound::Every(TrainFrom::Previous),
             data: PerRound::Every(TrainData::Round),
+            average_previous: PerRound::Every(0.0),
             method: "lora".into(),
             lora_rank: 16,
             lora_alpha: None,
@@ -443,6 +448,17 @@ impl PolicyTrainSettings {
         match (self.from.of_round(round), self.data.of_round(round)) {
             (Some(from), Some(data)) => Ok((from, data)),
             _ => bail!("[train.policy] from or data is []: name a value for every round"),
+        }
+    }
+
+    /// The weight of the previous policy in round `round`'s average (0: none).
+    pub fn average_previous_of(&self, round: i64) -> anyhow::Result<f64> {
+        match self.average_previous.of_round(round) {
+            Some(w) if (0.0..1.0).contains(&w) => Ok(w),
+            Some(w) => bail!(
+                "[train.policy] average_previous is {w} for round {round}: use a weight from 0 (no average) up to, not including, 1"
+            ),
+            None => bail!("[train.policy] average_previous is []: name a weight for every round"),
         }
     }
 

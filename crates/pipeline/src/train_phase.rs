@@ -32,6 +32,19 @@ pub struct PolicyTraining {
     pub max_len: usize,
     /// How the saved file holds its weights.
     pub save_format: SaveFormat,
+    /// Average the fine-tuned weights with another model's (see
+    /// [`evolve_train::average_gguf`]); the fine-tune alone is kept beside
+    /// `out` as `NAME.finetuned.gguf`.
+    pub average_with: Option<AverageWith>,
+}
+
+/// The model a new policy is averaged with, and its weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AverageWith {
+    /// A GGUF model of the same architecture (a round's previous policy).
+    pub model: PathBuf,
+    /// Its weight in the average, between 0 and 1.
+    pub weight: f64,
 }
 
 /// What a training run (policy or PPM) produced.
@@ -76,9 +89,25 @@ pub async fn train_policy(
             evolve_train::read_sft(&job.data, tokenizer, template, job.max_len)?;
         model.prepare(job.method, job.settings.seed)?;
         let report = evolve_train::train_sft(&model, &examples, &job.settings, progress)?;
-        model.save_gguf(&out, job.save_format)?;
+        match &job.average_with {
+            None => model.save_gguf(&out, job.save_format)?,
+            Some(with) => {
+                let finetuned = out.with_extension("finetuned.gguf");
+                model.save_gguf(&finetuned, job.save_format)?;
+                evolve_train::average_gguf(&finetuned, &with.model, with.weight, &out)?;
+            }
+        }
         Ok((examples, truncated, report))
     })?;
+    let averaged = match &job.average_with {
+        None => serde_json::Value::Null,
+        Some(with) => serde_json::json!({
+            "finetuned": absolute(&out.with_extension("finetuned.gguf")),
+            "with": absolute(&with.model),
+            "with_sha256": sha256_file(&with.model)?,
+            "weight": with.weight,
+        }),
+    };
 
     let model_id = register(
         store,
@@ -96,6 +125,7 @@ pub async fn train_policy(
             "rows": examples.len(),
             "truncated": truncated,
             "report": report,
+            "averaged": averaged,
         }),
     )
     .await?;

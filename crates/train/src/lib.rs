@@ -7,6 +7,7 @@
 //! engine and llama.cpp load it.
 #![deny(missing_docs)]
 
+pub use crate::average::{Averaged, average_gguf};
 pub use crate::layers::{Linear, Lora, Weight};
 pub use crate::model::{Method, SaveFormat, TrainModel};
 pub use crate::optim::{AdamW, AdamWSettings, Schedule};
@@ -14,6 +15,7 @@ pub use crate::ppm::{PairExample, Ppm, PpmSettings, ValueHead, read_pairs, train
 pub use crate::progress::{Silent, TrainProgress};
 pub use crate::sft::{SftExample, SftSettings, TrainReport, read_sft, train_sft};
 
+mod average;
 pub mod bench;
 pub mod fused;
 mod layers;

@@ -440,27 +440,36 @@ impl TrainModel {
             .collect();
         let tensor_refs: Vec<(&str, &QTensor)> =
             quantized.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        let folder = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        std::fs::create_dir_all(folder)
-            .with_context(|| format!("creating {}", folder.display()))?;
-        let temp = tempfile::NamedTempFile::new_in(folder)
-            .with_context(|| format!("cannot write in {}", folder.display()))?;
-        {
-            let mut out = BufWriter::new(temp.as_file());
-            gguf_file::write(&mut out, &metadata, &tensor_refs)
-                .map_err(|e| anyhow::anyhow!("{e}"))
-                .with_context(|| format!("writing {}", path.display()))?;
-            use std::io::Write;
-            out.flush()?;
-        }
-        temp.persist(path)
-            .map_err(|e| e.error)
-            .with_context(|| format!("moving the model into place at {}", path.display()))?;
-        Ok(())
+        write_gguf(path, &metadata, &tensor_refs)
     }
+}
+
+/// Writes a GGUF file whole or not at all: into a temporary file beside
+/// `path`, moved into place once complete, so a crash never leaves half a model.
+pub(crate) fn write_gguf(
+    path: &Path,
+    metadata: &[(&str, &Value)],
+    tensors: &[(&str, &QTensor)],
+) -> Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    let temp = tempfile::NamedTempFile::new_in(folder)
+        .with_context(|| format!("cannot write in {}", folder.display()))?;
+    {
+        let mut out = BufWriter::new(temp.as_file());
+        gguf_file::write(&mut out, metadata, tensors)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("writing {}", path.display()))?;
+        use std::io::Write;
+        out.flush()?;
+    }
+    temp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("moving the model into place at {}", path.display()))?;
+    Ok(())
 }
 
 /// `[b, kv_heads, t, d]` to `[b, kv_heads * group, t, d]`: each key/value head

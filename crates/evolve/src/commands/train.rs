@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use evolve_pipeline::{
-    PolicyTraining, PpmTraining, TrainedModel, default_lr, default_ppm_lr, train_policy, train_ppm,
+    AverageWith, PolicyTraining, PpmTraining, TrainedModel, default_lr, default_ppm_lr,
+    train_policy, train_ppm,
 };
 use evolve_train::{Method, PpmSettings, SaveFormat, SftSettings, TrainProgress, TrainReport};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -43,6 +44,10 @@ pub async fn policy(db: &Path, args: TrainPolicyArgs, out: Output) -> anyhow::Re
         settings,
         max_len: args.max_seq_len,
         save_format: save_format(args.save_format),
+        average_with: args.average_with.as_ref().map(|model| AverageWith {
+            model: model.clone(),
+            weight: args.average_weight,
+        }),
     };
     out.status(format!(
         "fine-tuning {} on {} ({}, lr {:.1e}, {} epochs, {} x {} sequences a step)",
@@ -76,6 +81,14 @@ pub async fn policy(db: &Path, args: TrainPolicyArgs, out: Output) -> anyhow::Re
     );
     if let (Some(first), Some(last)) = (r.held_out.first(), r.held_out.last()) {
         println!("held-out loss      {first:.4} before, {last:.4} after (mean per answer token)");
+    }
+    if let Some(with) = &job.average_with {
+        println!(
+            "averaged           with {} (weight {}); the fine-tune alone is {}",
+            with.model.display(),
+            with.weight,
+            trained.path.with_extension("finetuned.gguf").display()
+        );
     }
     print_figures(r);
     Ok(ExitCode::SUCCESS)

@@ -18,8 +18,8 @@ use crate::interrupt;
 use crate::round_settings::{PairKind, TrainData, TrainFrom};
 use crate::search_phase::{SearchJob, run_search};
 use crate::train_phase::{
-    PolicyTraining, PpmTraining, TrainedModel, absolute, default_lr, default_ppm_lr, train_policy,
-    train_ppm,
+    AverageWith, PolicyTraining, PpmTraining, TrainedModel, absolute, default_lr, default_ppm_lr,
+    train_policy, train_ppm,
 };
 
 fn load_engine(path: &Path, weights: WeightFormat) -> anyhow::Result<Engine> {
@@ -234,6 +234,7 @@ pub(super) async fn train_next_policy(
         TrainFrom::Previous => ctx.inputs.policy.clone(),
         TrainFrom::Base => first_policy(ctx.pipeline)?,
     };
+    let average = settings.average_previous_of(ctx.number)?;
     let job = PolicyTraining {
         base: base.clone(),
         data,
@@ -252,6 +253,10 @@ pub(super) async fn train_next_policy(
         },
         max_len: settings.max_seq_len,
         save_format: SaveFormat::Q8_0,
+        average_with: (average > 0.0).then(|| AverageWith {
+            model: ctx.inputs.policy.clone(),
+            weight: average,
+        }),
     };
     let trained = train_policy(ctx.store, &job, observer.train(Phase::TrainPolicy)).await?;
     record_trained(ctx, "policy", &trained, &base).await
