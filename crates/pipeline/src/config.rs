@@ -341,11 +341,8 @@ impl PipelineConfig {
         }
         self.train.policy.method()?;
         self.train.policy.schedule(1)?;
-        let listed = match &self.train.policy.average_previous {
-            crate::round_settings::PerRound::ByRound(weights) => weights.len(),
-            crate::round_settings::PerRound::Every(_) => 1,
-        };
-        for round in 1..=listed.max(1) {
+        // Every listed weight, and the [] error for an empty list.
+        for round in 1..=self.train.policy.average_previous.values().len().max(1) {
             self.train.policy.average_previous_of(round as i64)?;
         }
         self.train.ppm.method()?;

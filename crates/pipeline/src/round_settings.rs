@@ -95,6 +95,16 @@ pub enum PerRound<T> {
     ByRound(Vec<T>),
 }
 
+impl<T> PerRound<T> {
+    /// The values as written: one for `Every`, the list for `ByRound`.
+    pub fn values(&self) -> &[T] {
+        match self {
+            PerRound::Every(value) => std::slice::from_ref(value),
+            PerRound::ByRound(values) => values,
+        }
+    }
+}
+
 impl<T: Copy> PerRound<T> {
     /// The value of round `round` (1-based); `None` for an empty list.
     pub fn of_round(&self, round: i64) -> Option<T> {
@@ -120,10 +130,7 @@ impl PoolPerRound {
 
     /// Whether some round would search no problem.
     pub fn has_empty_round(&self) -> bool {
-        match self {
-            PerRound::Every(n) => *n == 0,
-            PerRound::ByRound(sizes) => sizes.is_empty() || sizes.contains(&0),
-        }
+        self.values().is_empty() || self.values().contains(&0)
     }
 }
 

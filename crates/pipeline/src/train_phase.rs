@@ -82,6 +82,10 @@ pub async fn train_policy(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("models/policy-r{round}.gguf")));
+    let finetuned = job.average_with.as_ref().map(|_| finetuned_path(&out));
+    if let Some(with) = &job.average_with {
+        evolve_train::check_average(&job.base, &with.model, with.weight)?;
+    }
     let (examples, truncated, report) = tokio::task::block_in_place(|| -> Result<_> {
         let mut model = TrainModel::load(&job.base)?;
         let (tokenizer, template) = model.text()?;
@@ -89,24 +93,23 @@ pub async fn train_policy(
             evolve_train::read_sft(&job.data, tokenizer, template, job.max_len)?;
         model.prepare(job.method, job.settings.seed)?;
         let report = evolve_train::train_sft(&model, &examples, &job.settings, progress)?;
-        match &job.average_with {
-            None => model.save_gguf(&out, job.save_format)?,
-            Some(with) => {
-                let finetuned = out.with_extension("finetuned.gguf");
-                model.save_gguf(&finetuned, job.save_format)?;
-                evolve_train::average_gguf(&finetuned, &with.model, with.weight, &out)?;
+        match (&job.average_with, &finetuned) {
+            (Some(with), Some(finetuned)) => {
+                model.save_gguf(finetuned, job.save_format)?;
+                evolve_train::average_gguf(finetuned, &with.model, with.weight, &out)?;
             }
+            _ => model.save_gguf(&out, job.save_format)?,
         }
         Ok((examples, truncated, report))
     })?;
-    let averaged = match &job.average_with {
-        None => serde_json::Value::Null,
-        Some(with) => serde_json::json!({
-            "finetuned": absolute(&out.with_extension("finetuned.gguf")),
+    let averaged = match (&job.average_with, &finetuned) {
+        (Some(with), Some(finetuned)) => serde_json::json!({
+            "finetuned": absolute(finetuned),
             "with": absolute(&with.model),
             "with_sha256": sha256_file(&with.model)?,
             "weight": with.weight,
         }),
+        _ => serde_json::Value::Null,
     };
 
     let model_id = register(
@@ -264,6 +267,12 @@ pub async fn train_ppm(
         round,
         path: out,
     })
+}
+
+/// Where a policy averaged into `out` keeps its fine-tune alone:
+/// `NAME.finetuned.gguf` beside it.
+pub fn finetuned_path(out: &Path) -> PathBuf {
+    out.with_extension("finetuned.gguf")
 }
 
 fn file_stem(path: &Path) -> Option<String> {

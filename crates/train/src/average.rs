@@ -3,26 +3,16 @@
 //! fine-tunes afresh from the base model can average its policy with the
 //! previous round's, so that what the previous policy learned is not lost.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use candle_core::Device;
-use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::QTensor;
+use candle_core::quantized::gguf_file::{self, Value};
 
 use crate::model::write_gguf;
-
-/// What [`average_gguf`] wrote.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Averaged {
-    /// Tensors averaged (every tensor of the file).
-    pub tensors: usize,
-    /// The weight of the other model.
-    pub other_weight: f64,
-}
 
 /// An open GGUF file: its header and a reader for its tensors.
 struct Gguf {
@@ -49,32 +39,37 @@ impl Gguf {
     }
 }
 
+/// Checks, from the two files' headers alone, that [`average_gguf`] can
+/// average a fine-tune of `like` with `other` at `other_weight`: run it before
+/// a training run, so that a wrong file or weight fails in seconds, not after.
+pub fn check_average(like: &Path, other: &Path, other_weight: f64) -> Result<()> {
+    check_weight(other, other_weight)?;
+    same_tensors(
+        &Gguf::open(like)?.content,
+        like,
+        &Gguf::open(other)?.content,
+        other,
+    )?;
+    Ok(())
+}
+
 /// Writes to `out` the average of two GGUF models of one architecture:
 /// `(1 - other_weight) * trained + other_weight * other`, tensor by tensor
 /// (dequantised to f32, averaged, stored again in `trained`'s type), with
-/// `trained`'s metadata. Refuses files whose tensors differ in name or shape.
-pub fn average_gguf(
-    trained: &Path,
-    other: &Path,
-    other_weight: f64,
-    out: &Path,
-) -> Result<Averaged> {
-    if !(other_weight > 0.0 && other_weight < 1.0) {
-        bail!(
-            "the weight of {} in the average is {other_weight}: use a number between 0 and 1",
-            other.display()
-        );
-    }
+/// `trained`'s metadata; the number of tensors. Refuses files whose tensors
+/// differ in name or shape.
+pub fn average_gguf(trained: &Path, other: &Path, other_weight: f64, out: &Path) -> Result<usize> {
+    check_weight(other, other_weight)?;
     let mut a = Gguf::open(trained)?;
     let mut b = Gguf::open(other)?;
     let names = same_tensors(&a.content, trained, &b.content, other)?;
     let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(names.len());
-    for name in &names {
-        let x = a.tensor(name, trained)?;
-        let y = b.tensor(name, other)?;
+    for name in names {
+        let x = a.tensor(&name, trained)?;
+        let y = b.tensor(&name, other)?;
         let mixed = (x.dequantize(&Device::Cpu)? * (1.0 - other_weight))?
             .add(&(y.dequantize(&Device::Cpu)? * other_weight)?)?;
-        tensors.push((name.clone(), QTensor::quantize(&mixed, x.dtype())?));
+        tensors.push((name, QTensor::quantize(&mixed, x.dtype())?));
     }
     // Sorted keys: the same inputs give the same bytes.
     let mut metadata: Vec<(&str, &Value)> = a
@@ -87,10 +82,17 @@ pub fn average_gguf(
     metadata.sort_by(|p, q| p.0.cmp(q.0));
     let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     write_gguf(out, &metadata, &refs)?;
-    Ok(Averaged {
-        tensors: tensors.len(),
-        other_weight,
-    })
+    Ok(tensors.len())
+}
+
+fn check_weight(other: &Path, other_weight: f64) -> Result<()> {
+    if !(other_weight > 0.0 && other_weight < 1.0) {
+        bail!(
+            "the weight of {} in the average is {other_weight}: use a number between 0 and 1",
+            other.display()
+        );
+    }
+    Ok(())
 }
 
 /// The tensor names of `a`, in file order, once checked against `b`'s.
@@ -100,34 +102,34 @@ fn same_tensors(
     b: &gguf_file::Content,
     b_path: &Path,
 ) -> Result<Vec<String>> {
-    let shapes = |c: &gguf_file::Content| -> HashMap<String, Vec<usize>> {
-        c.tensor_infos
-            .iter()
-            .map(|(n, i)| (n.clone(), i.shape.dims().to_vec()))
-            .collect()
+    let missing = |name: &str, has: &Path, lacks: &Path| {
+        anyhow::anyhow!(
+            "{} has tensor {name} and {} does not: they are not the same model",
+            has.display(),
+            lacks.display()
+        )
     };
-    let (sa, sb) = (shapes(a), shapes(b));
-    for (name, shape) in &sa {
-        match sb.get(name) {
-            None => bail!(
-                "{} has tensor {name} and {} does not: they are not the same model",
+    for (name, info) in &a.tensor_infos {
+        let other = b
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| missing(name, a_path, b_path))?;
+        if other.shape != info.shape {
+            bail!(
+                "tensor {name} is {:?} in {} and {:?} in {}: they are not the same model",
+                info.shape.dims(),
                 a_path.display(),
+                other.shape.dims(),
                 b_path.display()
-            ),
-            Some(other) if other != shape => bail!(
-                "tensor {name} is {shape:?} in {} and {other:?} in {}: they are not the same model",
-                a_path.display(),
-                b_path.display()
-            ),
-            Some(_) => {}
+            );
         }
     }
-    if let Some(name) = sb.keys().find(|n| !sa.contains_key(*n)) {
-        bail!(
-            "{} has tensor {name} and {} does not: they are not the same model",
-            b_path.display(),
-            a_path.display()
-        );
+    if let Some(name) = b
+        .tensor_infos
+        .keys()
+        .find(|n| !a.tensor_infos.contains_key(*n))
+    {
+        return Err(missing(name, b_path, a_path));
     }
     let mut names: Vec<(&String, u64)> =
         a.tensor_infos.iter().map(|(n, i)| (n, i.offset)).collect();
@@ -196,8 +198,8 @@ mod tests {
                 ("q", threes, GgmlDType::Q8_0),
             ],
         );
-        let done = average_gguf(&a, &b, 0.25, &out).unwrap();
-        assert_eq!(done.tensors, 2);
+        let tensors = average_gguf(&a, &b, 0.25, &out).unwrap();
+        assert_eq!(tensors, 2);
         assert!(read(&out, "w").iter().all(|x| (x - 1.5).abs() < 1e-6));
         assert!(read(&out, "q").iter().all(|x| (x - 1.5).abs() < 0.02));
         let g = Gguf::open(&out).unwrap();
@@ -223,7 +225,11 @@ mod tests {
         write(&b, &[("w", vec![1.0; 96], GgmlDType::F32)]);
         let err = format!("{:#}", average_gguf(&a, &b, 0.5, &out).unwrap_err());
         assert!(err.contains("tensor w is"), "{err}");
+        let err = format!("{:#}", check_average(&a, &b, 0.5).unwrap_err());
+        assert!(err.contains("tensor w is"), "{err}");
         let err = format!("{:#}", average_gguf(&a, &a, 1.0, &out).unwrap_err());
+        assert!(err.contains("between 0 and 1"), "{err}");
+        let err = format!("{:#}", check_average(&a, &a, 0.0).unwrap_err());
         assert!(err.contains("between 0 and 1"), "{err}");
         std::fs::write(&b, b"not a model").unwrap();
         let err = format!("{:#}", average_gguf(&a, &b, 0.5, &out).unwrap_err());

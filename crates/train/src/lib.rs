@@ -7,7 +7,7 @@
 //! engine and llama.cpp load it.
 #![deny(missing_docs)]
 
-pub use crate::average::{Averaged, average_gguf};
+pub use crate::average::{average_gguf, check_average};
 pub use crate::layers::{Linear, Lora, Weight};
 pub use crate::model::{Method, SaveFormat, TrainModel};
 pub use crate::optim::{AdamW, AdamWSettings, Schedule};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use evolve_pipeline::{
     AverageWith, PolicyTraining, PpmTraining, TrainedModel, default_lr, default_ppm_lr,
-    train_policy, train_ppm,
+    finetuned_path, train_policy, train_ppm,
 };
 use evolve_train::{Method, PpmSettings, SaveFormat, SftSettings, TrainProgress, TrainReport};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -87,7 +87,7 @@ pub async fn policy(db: &Path, args: TrainPolicyArgs, out: Output) -> anyhow::Re
             "averaged           with {} (weight {}); the fine-tune alone is {}",
             with.model.display(),
             with.weight,
-            trained.path.with_extension("finetuned.gguf").display()
+            finetuned_path(&trained.path).display()
         );
     }
     print_figures(r);
