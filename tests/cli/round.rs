@@ -223,13 +223,13 @@ fn two_rounds_run_resume_after_kills_and_report() {
     let refused = round(&env, &["--round", "1"]).fails();
     assert!(refused.contains("has finished; pass --redo"), "{refused}");
     // Round 2 again from its policy training, with two epochs and the new
-    // policy averaged with round 1's: the search and export stay as they
-    // were. Only the newest round can be redone, and not with a setting the
-    // kept phases read changed.
+    // policy a soup of two seeds averaged with round 1's: the search and
+    // export stay as they were. Only the newest round can be redone, and not
+    // with a setting the kept phases read changed.
     let nodes = env.count("SELECT COUNT(*) FROM nodes");
     let two_epochs = TINY.replace(
         "[train.policy]\nepochs = 1",
-        "[train.policy]\nepochs = 2\naverage_previous = [0, 0.5]",
+        "[train.policy]\nepochs = 2\naverage_previous = [0, 0.5]\nsoup = [1, 2]",
     );
     assert_ne!(two_epochs, TINY);
     std::fs::write(env.path("tiny.toml"), &two_epochs).unwrap();
@@ -260,7 +260,8 @@ fn two_rounds_run_resume_after_kills_and_report() {
         2
     );
     let averaged = env.sql(
-        "SELECT m.path, json_extract(m.metrics, '$.averaged') AS averaged, p.path AS previous \
+        "SELECT m.path, json_extract(m.metrics, '$.averaged') AS averaged, p.path AS previous, \
+         json_extract(m.metrics, '$.soup') AS soup \
          FROM rounds r JOIN models m ON m.id = r.trained_policy_id \
          JOIN models p ON p.id = r.policy_model_id WHERE r.number = 2",
     );
@@ -274,6 +275,19 @@ fn two_rounds_run_resume_after_kills_and_report() {
         std::path::Path::new(&policy.replace(".gguf", ".finetuned.gguf")).exists(),
         "{policy}"
     );
+    let soup: serde_json::Value =
+        serde_json::from_str(averaged[0]["soup"].as_str().unwrap()).unwrap();
+    let members = soup.as_array().unwrap();
+    assert_eq!(members.len(), 2, "{soup}");
+    for (seed, member) in members.iter().enumerate() {
+        assert_eq!(member["seed"], seed as u64, "{soup}");
+        let path = member["path"].as_str().unwrap();
+        assert!(
+            path.ends_with(&format!("policy-r2.seed{seed}.gguf")),
+            "{path}"
+        );
+        assert!(std::path::Path::new(path).exists(), "{path}");
+    }
     std::fs::write(
         env.path("tiny.toml"),
         two_epochs.replace("rollouts = 8", "rollouts = 7"),

@@ -382,6 +382,12 @@ pub struct TrainPolicyArgs {
     /// The weight of --average-with's model in the average.
     #[arg(long, default_value_t = 0.5, requires = "average_with")]
     pub average_weight: f64,
+
+    /// Train N fine-tunes, with seeds --seed, --seed + 1, ..., and average
+    /// them weight by weight into one policy (a model soup), before any
+    /// --average-with; each is kept beside --out as NAME.seedS.gguf.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub soup: u16,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -345,6 +345,9 @@ impl PipelineConfig {
         for round in 1..=self.train.policy.average_previous.values().len().max(1) {
             self.train.policy.average_previous_of(round as i64)?;
         }
+        for round in 1..=self.train.policy.soup.values().len().max(1) {
+            self.train.policy.soup_of(round as i64)?;
+        }
         self.train.ppm.method()?;
         if self.train.policy.epochs == 0 || self.train.ppm.epochs == 0 {
             bail!("[train] epochs must be at least 1");
@@ -625,6 +628,20 @@ limits = { "maj@8" = 40 }
         .unwrap();
         let err = format!("{:#}", whole.validate_round().unwrap_err());
         assert!(err.contains("average_previous is 1 for round 2"), "{err}");
+        let souped = PipelineConfig::parse(
+            &format!("{text}[train.policy]\nsoup = [1, 1, 2]\n"),
+            "x.toml",
+        )
+        .unwrap();
+        souped.validate_round().unwrap();
+        assert_eq!(souped.train.policy.soup_of(2).unwrap(), 1);
+        assert_eq!(souped.train.policy.soup_of(7).unwrap(), 2);
+        assert_eq!(config.train.policy.soup_of(3).unwrap(), 1);
+        let none =
+            PipelineConfig::parse(&format!("{text}[train.policy]\nsoup = [1, 0]\n"), "x.toml")
+                .unwrap();
+        let err = format!("{:#}", none.validate_round().unwrap_err());
+        assert!(err.contains("soup is 0 for round 2"), "{err}");
         let empty =
             PipelineConfig::parse(&format!("{text}[train.policy]\nfrom = []\n"), "x.toml").unwrap();
         let err = format!("{:#}", empty.validate_round().unwrap_err());

@@ -35,7 +35,7 @@ pub use crate::search_phase::{
 pub use crate::steps::{StepChecker, code_block, delimiter, program};
 pub use crate::train_phase::{
     AverageWith, PolicyTraining, PpmTraining, TrainedModel, default_lr, default_ppm_lr,
-    finetuned_path, train_policy, train_ppm,
+    finetuned_path, soup_member_path, train_policy, train_ppm,
 };
 
 mod config;

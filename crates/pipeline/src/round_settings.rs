@@ -320,6 +320,11 @@ pub struct PolicyTrainSettings {
     /// in a weight average with the one the round fine-tuned; 0: no average.
     /// A list gives each round its own.
     pub average_previous: PerRound<f64>,
+    /// Fine-tunes a round trains, each with its own seed (`seed`, `seed + 1`,
+    /// ...), and averages into its policy (a model soup), before any
+    /// `average_previous`; 1 is a plain fine-tune. A list gives each round
+    /// its own.
+    pub soup: PerRound<usize>,
     /// `lora` or `full`.
     pub method: String,
     pub lora_rank: usize,
@@ -344,6 +349,7 @@ impl Default for PolicyTrainSettings {
             from: PerRound::Every(TrainFrom::Previous),
             data: PerRound::Every(TrainData::Round),
             average_previous: PerRound::Every(0.0),
+            soup: PerRound::Every(1),
             method: "lora".into(),
             lora_rank: 16,
             lora_alpha: None,
@@ -466,6 +472,17 @@ impl PolicyTrainSettings {
                 "[train.policy] average_previous is {w} for round {round}: use a weight from 0 (no average) up to, not including, 1"
             ),
             None => bail!("[train.policy] average_previous is []: name a weight for every round"),
+        }
+    }
+
+    /// How many fine-tunes round `round` averages into its policy.
+    pub fn soup_of(&self, round: i64) -> anyhow::Result<usize> {
+        match self.soup.of_round(round) {
+            Some(n) if n >= 1 => Ok(n),
+            Some(n) => bail!(
+                "[train.policy] soup is {n} for round {round}: train 1 fine-tune (no soup) or more"
+            ),
+            None => bail!("[train.policy] soup is []: name a count for every round"),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use evolve_store::{NewModel, Store, StoredExport, Training};
 use evolve_train::{
     Method, Ppm, PpmSettings, SaveFormat, SftSettings, TrainModel, TrainProgress, TrainReport,
@@ -36,6 +36,11 @@ pub struct PolicyTraining {
     /// [`evolve_train::average_gguf`]); the fine-tune alone is kept beside
     /// `out` as `NAME.finetuned.gguf`.
     pub average_with: Option<AverageWith>,
+    /// Fine-tunes to train, with seeds `settings.seed`, `settings.seed + 1`,
+    /// ..., and average uniformly (a model soup; see
+    /// [`evolve_train::soup_gguf`]) before any `average_with`: 1 is a plain
+    /// fine-tune. Each one is kept as `NAME.seedS.gguf`.
+    pub soup: usize,
 }
 
 /// The model a new policy is averaged with, and its weight.
@@ -86,22 +91,47 @@ pub async fn train_policy(
     if let Some(with) = &job.average_with {
         evolve_train::check_average(&job.base, &with.model, with.weight)?;
     }
-    let (examples, truncated, report) = tokio::task::block_in_place(|| -> Result<_> {
-        let mut model = TrainModel::load(&job.base)?;
-        let (tokenizer, template) = model.text()?;
-        let (examples, truncated) =
-            evolve_train::read_sft(&job.data, tokenizer, template, job.max_len)?;
-        model.prepare(job.method, job.settings.seed)?;
-        let report = evolve_train::train_sft(&model, &examples, &job.settings, progress)?;
-        match (&job.average_with, &finetuned) {
-            (Some(with), Some(finetuned)) => {
-                model.save_gguf(finetuned, job.save_format)?;
-                evolve_train::average_gguf(finetuned, &with.model, with.weight, &out)?;
-            }
-            _ => model.save_gguf(&out, job.save_format)?,
+    if job.soup == 0 {
+        bail!("a policy soup of 0 fine-tunes: train 1 or more");
+    }
+    // Where the fine-tune(s) go before any averaging.
+    let fine_tuned = finetuned.clone().unwrap_or_else(|| out.clone());
+    let seeds: Vec<u64> = (0..job.soup as u64)
+        .map(|k| job.settings.seed + k)
+        .collect();
+    let members: Vec<PathBuf> = match seeds.as_slice() {
+        [_] => vec![fine_tuned.clone()],
+        _ => seeds.iter().map(|s| soup_member_path(&out, *s)).collect(),
+    };
+    let (rows, truncated, reports) = tokio::task::block_in_place(|| -> Result<_> {
+        let mut reports = Vec::with_capacity(seeds.len());
+        let mut read = (0, 0);
+        for (seed, member) in seeds.iter().zip(&members) {
+            let mut model = TrainModel::load(&job.base)?;
+            let (tokenizer, template) = model.text()?;
+            let (examples, truncated) =
+                evolve_train::read_sft(&job.data, tokenizer, template, job.max_len)?;
+            read = (examples.len(), truncated);
+            let settings = SftSettings {
+                seed: *seed,
+                ..job.settings.clone()
+            };
+            model.prepare(job.method, settings.seed)?;
+            reports.push(evolve_train::train_sft(
+                &model, &examples, &settings, progress,
+            )?);
+            model.save_gguf(member, job.save_format)?;
         }
-        Ok((examples, truncated, report))
+        if members.len() > 1 {
+            let refs: Vec<&Path> = members.iter().map(PathBuf::as_path).collect();
+            evolve_train::soup_gguf(&refs, &fine_tuned)?;
+        }
+        if let Some(with) = &job.average_with {
+            evolve_train::average_gguf(&fine_tuned, &with.model, with.weight, &out)?;
+        }
+        Ok((read.0, read.1, reports))
     })?;
+    let report = reports[0].clone();
     let averaged = match (&job.average_with, &finetuned) {
         (Some(with), Some(finetuned)) => serde_json::json!({
             "finetuned": absolute(finetuned),
@@ -110,6 +140,21 @@ pub async fn train_policy(
             "weight": with.weight,
         }),
         _ => serde_json::Value::Null,
+    };
+    let soup = match members.len() {
+        1 => serde_json::Value::Null,
+        _ => serde_json::json!(
+            seeds
+                .iter()
+                .zip(&members)
+                .zip(&reports)
+                .map(|((seed, path), report)| serde_json::json!({
+                    "seed": seed,
+                    "path": absolute(path),
+                    "report": report,
+                }))
+                .collect::<Vec<_>>()
+        ),
     };
 
     let model_id = register(
@@ -125,22 +170,29 @@ pub async fn train_policy(
             "method": evolve_train::bench::describe(job.method),
             "settings": job.settings,
             "max_len": job.max_len,
-            "rows": examples.len(),
+            "rows": rows,
             "truncated": truncated,
             "report": report,
+            "soup": soup,
             "averaged": averaged,
         }),
     )
     .await?;
     Ok(TrainedModel {
         report,
-        rows: examples.len(),
+        rows,
         truncated,
         export,
         model_id,
         round,
         path: out,
     })
+}
+
+/// Where a soup keeps its fine-tune of seed `seed`: `NAME.seedS.gguf` beside
+/// `out`.
+pub fn soup_member_path(out: &Path, seed: u64) -> PathBuf {
+    out.with_extension(format!("seed{seed}.gguf"))
 }
 
 /// Registers `base` (if new) and `out`, the model trained from it on `data`.

@@ -235,15 +235,12 @@ impl Store {
     }
 
     /// Deletes the records of `phases` of a round and marks it running again,
-    /// forgetting the policy (`policy`) and PPM (`ppm`) it trained, so that
-    /// those phases run again; what the other phases stored stays.
-    pub async fn reset_phases(
-        &self,
-        round_id: i64,
-        phases: &[&str],
-        policy: bool,
-        ppm: bool,
-    ) -> Result<()> {
+    /// forgetting the policy and PPM it trained when `train-policy` and
+    /// `train-ppm` are among them, so that those phases run again; what the
+    /// other phases stored stays.
+    pub async fn reset_phases(&self, round_id: i64, phases: &[&str]) -> Result<()> {
+        let policy = phases.contains(&"train-policy");
+        let ppm = phases.contains(&"train-ppm");
         let context = || format!("clearing phases {} of round {round_id}", phases.join(", "));
         let mut tx = self.pool.begin().await.context(context)?;
         for phase in phases {

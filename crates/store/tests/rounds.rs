@@ -57,10 +57,12 @@ async fn phases_count_attempts_and_add_up_time_and_a_redo_clears_the_round() {
     );
     assert!(store.start_phase(round.id, "no-such-phase").await.is_err());
 
-    store
-        .set_trained_model(round.id, "policy", model)
-        .await
-        .unwrap();
+    for role in ["policy", "ppm"] {
+        store
+            .set_trained_model(round.id, role, model)
+            .await
+            .unwrap();
+    }
     store.finish_round(round.id).await.unwrap();
     let record = &store.pipeline_rounds("p").await.unwrap()[0];
     assert_eq!(record.status, "done");
@@ -91,7 +93,7 @@ async fn phases_count_attempts_and_add_up_time_and_a_redo_clears_the_round() {
 
     // Redone from the export: the search's record and the trees stay.
     store
-        .reset_phases(round.id, &["export", "train-policy"], true, false)
+        .reset_phases(round.id, &["export", "train-policy"])
         .await
         .unwrap();
     let record = &store.pipeline_rounds("p").await.unwrap()[0];
@@ -100,6 +102,8 @@ async fn phases_count_attempts_and_add_up_time_and_a_redo_clears_the_round() {
         ("running", "export")
     );
     assert!(record.trained_policy_id.is_none() && record.finished_at.is_none());
+    // The PPM's phase was not cleared, so the round keeps its PPM.
+    assert_eq!(record.trained_ppm_id, Some(model));
     let phases = store.round_phases(round.id).await.unwrap();
     assert_eq!(
         phases.iter().map(|p| p.phase.as_str()).collect::<Vec<_>>(),

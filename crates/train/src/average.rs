@@ -1,16 +1,18 @@
-//! Weight averaging of two fine-tunes of one model (a "model soup", as in
-//! WiSE-FT): each tensor becomes `(1 - w) * trained + w * other`. A round that
-//! fine-tunes afresh from the base model can average its policy with the
-//! previous round's, so that what the previous policy learned is not lost.
+//! Weight averaging of fine-tunes of one model (a "model soup", as in
+//! WiSE-FT and Wortsman et al. 2022): each tensor becomes a weighted mean of
+//! the models'. A round that fine-tunes afresh from the base model can
+//! average its policy with the previous round's, so that what the previous
+//! policy learned is not lost, and fine-tunes that differ only in seed can be
+//! averaged into one policy that depends less on any one row order.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use candle_core::Device;
 use candle_core::quantized::QTensor;
 use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::{Device, Tensor};
 
 use crate::model::write_gguf;
 
@@ -60,19 +62,49 @@ pub fn check_average(like: &Path, other: &Path, other_weight: f64) -> Result<()>
 /// differ in name or shape.
 pub fn average_gguf(trained: &Path, other: &Path, other_weight: f64, out: &Path) -> Result<usize> {
     check_weight(other, other_weight)?;
-    let mut a = Gguf::open(trained)?;
-    let mut b = Gguf::open(other)?;
-    let names = same_tensors(&a.content, trained, &b.content, other)?;
+    mix_gguf(&[(trained, 1.0 - other_weight), (other, other_weight)], out)
+}
+
+/// Writes to `out` the uniform average of `models` (a "model soup" of
+/// fine-tunes of one base that differ in seed), as [`average_gguf`] does for
+/// two; the first model gives each tensor's type and the metadata.
+pub fn soup_gguf(models: &[&Path], out: &Path) -> Result<usize> {
+    if models.is_empty() {
+        bail!("a soup needs at least one model to write {}", out.display());
+    }
+    let weight = 1.0 / models.len() as f64;
+    let parts: Vec<(&Path, f64)> = models.iter().map(|m| (*m, weight)).collect();
+    mix_gguf(&parts, out)
+}
+
+/// The weighted sum of `parts`' tensors, written atomically to `out`.
+fn mix_gguf(parts: &[(&Path, f64)], out: &Path) -> Result<usize> {
+    let mut files = parts
+        .iter()
+        .map(|(path, _)| Gguf::open(path))
+        .collect::<Result<Vec<_>>>()?;
+    for (file, (path, _)) in files.iter().zip(parts).skip(1) {
+        same_tensors(&files[0].content, parts[0].0, &file.content, path)?;
+    }
+    let names = tensor_names(&files[0].content);
     let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(names.len());
     for name in names {
-        let x = a.tensor(&name, trained)?;
-        let y = b.tensor(&name, other)?;
-        let mixed = (x.dequantize(&Device::Cpu)? * (1.0 - other_weight))?
-            .add(&(y.dequantize(&Device::Cpu)? * other_weight)?)?;
-        tensors.push((name, QTensor::quantize(&mixed, x.dtype())?));
+        let mut sum: Option<Tensor> = None;
+        let mut dtype = None;
+        for (file, (path, weight)) in files.iter_mut().zip(parts) {
+            let t = file.tensor(&name, path)?;
+            dtype.get_or_insert(t.dtype());
+            let scaled = (t.dequantize(&Device::Cpu)? * *weight)?;
+            sum = Some(match sum {
+                None => scaled,
+                Some(s) => s.add(&scaled)?,
+            });
+        }
+        let (sum, dtype) = (sum.expect("one part at least"), dtype.expect("one part"));
+        tensors.push((name, QTensor::quantize(&sum, dtype)?));
     }
     // Sorted keys: the same inputs give the same bytes.
-    let mut metadata: Vec<(&str, &Value)> = a
+    let mut metadata: Vec<(&str, &Value)> = files[0]
         .content
         .metadata
         .iter()
@@ -95,13 +127,13 @@ fn check_weight(other: &Path, other_weight: f64) -> Result<()> {
     Ok(())
 }
 
-/// The tensor names of `a`, in file order, once checked against `b`'s.
+/// Refuses `a` and `b` unless their tensors match in name and shape.
 fn same_tensors(
     a: &gguf_file::Content,
     a_path: &Path,
     b: &gguf_file::Content,
     b_path: &Path,
-) -> Result<Vec<String>> {
+) -> Result<()> {
     let missing = |name: &str, has: &Path, lacks: &Path| {
         anyhow::anyhow!(
             "{} has tensor {name} and {} does not: they are not the same model",
@@ -131,16 +163,23 @@ fn same_tensors(
     {
         return Err(missing(name, b_path, a_path));
     }
-    let mut names: Vec<(&String, u64)> =
-        a.tensor_infos.iter().map(|(n, i)| (n, i.offset)).collect();
+    Ok(())
+}
+
+/// The tensor names of a file, in file order.
+fn tensor_names(content: &gguf_file::Content) -> Vec<String> {
+    let mut names: Vec<(&String, u64)> = content
+        .tensor_infos
+        .iter()
+        .map(|(n, i)| (n, i.offset))
+        .collect();
     names.sort_by_key(|(_, offset)| *offset);
-    Ok(names.into_iter().map(|(n, _)| n.clone()).collect())
+    names.into_iter().map(|(n, _)| n.clone()).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Tensor;
     use candle_core::quantized::GgmlDType;
 
     fn write(path: &Path, tensors: &[(&str, Vec<f32>, GgmlDType)]) {
@@ -205,6 +244,38 @@ mod tests {
         let g = Gguf::open(&out).unwrap();
         assert_eq!(g.content.tensor_infos["q"].ggml_dtype, GgmlDType::Q8_0);
         assert!(g.content.metadata.contains_key("general.architecture"));
+    }
+
+    #[test]
+    fn a_soup_is_the_mean_of_its_models() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<_> = (0..3)
+            .map(|i| dir.path().join(format!("m{i}.gguf")))
+            .collect();
+        for (path, x) in paths.iter().zip([1.0f32, 2.0, 6.0]) {
+            write(
+                path,
+                &[
+                    ("w", vec![x; 64], GgmlDType::F32),
+                    ("q", vec![x; 64], GgmlDType::Q8_0),
+                ],
+            );
+        }
+        let out = dir.path().join("soup.gguf");
+        let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+        assert_eq!(soup_gguf(&refs, &out).unwrap(), 2);
+        assert!(read(&out, "w").iter().all(|x| (x - 3.0).abs() < 1e-6));
+        assert!(read(&out, "q").iter().all(|x| (x - 3.0).abs() < 0.05));
+        write(&paths[2], &[("w", vec![1.0; 64], GgmlDType::F32)]);
+        let err = format!(
+            "{:#}",
+            soup_gguf(&refs, &dir.path().join("x.gguf")).unwrap_err()
+        );
+        assert!(
+            err.contains("m0.gguf has tensor q") && err.contains("m2.gguf"),
+            "{err}"
+        );
+        assert!(soup_gguf(&[], &out).is_err());
     }
 
     #[test]

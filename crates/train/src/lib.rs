@@ -7,7 +7,7 @@
 //! engine and llama.cpp load it.
 #![deny(missing_docs)]
 
-pub use crate::average::{average_gguf, check_average};
+pub use crate::average::{average_gguf, check_average, soup_gguf};
 pub use crate::layers::{Linear, Lora, Weight};
 pub use crate::model::{Method, SaveFormat, TrainModel};
 pub use crate::optim::{AdamW, AdamWSettings, Schedule};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use evolve_pipeline::{
     AverageWith, PolicyTraining, PpmTraining, TrainedModel, default_lr, default_ppm_lr,
-    finetuned_path, train_policy, train_ppm,
+    finetuned_path, soup_member_path, train_policy, train_ppm,
 };
 use evolve_train::{Method, PpmSettings, SaveFormat, SftSettings, TrainProgress, TrainReport};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -48,10 +48,19 @@ pub async fn policy(db: &Path, args: TrainPolicyArgs, out: Output) -> anyhow::Re
             model: model.clone(),
             weight: args.average_weight,
         }),
+        soup: args.soup.into(),
     };
     out.status(format!(
-        "fine-tuning {} on {} ({}, lr {:.1e}, {} epochs, {} x {} sequences a step)",
+        "fine-tuning {}{} on {} ({}, lr {:.1e}, {} epochs, {} x {} sequences a step)",
         base.display(),
+        match job.soup {
+            1 => String::new(),
+            n => format!(
+                " {n} times (seeds {} to {})",
+                args.seed,
+                args.seed + n as u64 - 1
+            ),
+        },
         args.data.display(),
         evolve_train::bench::describe(method),
         job.settings.lr,
@@ -81,6 +90,15 @@ pub async fn policy(db: &Path, args: TrainPolicyArgs, out: Output) -> anyhow::Re
     );
     if let (Some(first), Some(last)) = (r.held_out.first(), r.held_out.last()) {
         println!("held-out loss      {first:.4} before, {last:.4} after (mean per answer token)");
+    }
+    if job.soup > 1 {
+        println!(
+            "soup               of {} fine-tunes, {} to {}; held-out loss above is seed {}'s",
+            job.soup,
+            soup_member_path(&trained.path, args.seed).display(),
+            soup_member_path(&trained.path, args.seed + job.soup as u64 - 1).display(),
+            args.seed
+        );
     }
     if let Some(with) = &job.average_with {
         println!(

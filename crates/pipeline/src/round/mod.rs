@@ -385,14 +385,7 @@ async fn redo_from(
         .filter(|p| *p >= from)
         .map(Phase::name)
         .collect();
-    store
-        .reset_phases(
-            round.id,
-            &phases,
-            from <= Phase::TrainPolicy,
-            from <= Phase::TrainPpm,
-        )
-        .await?;
+    store.reset_phases(round.id, &phases).await?;
     Ok(())
 }
 

@@ -235,6 +235,7 @@ pub(super) async fn train_next_policy(
         TrainFrom::Base => first_policy(ctx.pipeline)?,
     };
     let average = settings.average_previous_of(ctx.number)?;
+    let soup = settings.soup_of(ctx.number)?;
     let job = PolicyTraining {
         base: base.clone(),
         data,
@@ -257,6 +258,7 @@ pub(super) async fn train_next_policy(
             model: ctx.inputs.policy.clone(),
             weight: average,
         }),
+        soup,
     };
     let trained = train_policy(ctx.store, &job, observer.train(Phase::TrainPolicy)).await?;
     record_trained(ctx, "policy", &trained, &base).await
