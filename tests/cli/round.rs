@@ -76,6 +76,18 @@ fn counts(env: &Env) -> Vec<(String, i64)> {
     .collect()
 }
 
+/// The messages of round 1's SFT export, row by row: what its training read.
+fn sft_messages(env: &Env) -> Vec<serde_json::Value> {
+    let export = env.sql(
+        "SELECT path FROM exports e JOIN rounds r ON r.id = e.round_id \
+         WHERE r.number = 1 AND kind = 'sft' ORDER BY e.id DESC LIMIT 1",
+    );
+    let text = std::fs::read_to_string(export[0]["path"].as_str().unwrap()).unwrap();
+    text.lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["messages"].clone())
+        .collect()
+}
+
 fn round(env: &Env, extra: &[&str]) -> crate::util::Run {
     let mut args = vec!["round", "--pipeline", "tiny.toml"];
     args.extend_from_slice(extra);
@@ -136,6 +148,7 @@ fn two_rounds_run_resume_after_kills_and_report() {
         first.stdout
     );
     let after_round_1 = counts(&env);
+    let round_1_rows = sft_messages(&env);
     let second = round(&env, &[]).ok();
     assert!(
         second.stderr.contains("round 2 of pipeline tiny finished"),
@@ -316,7 +329,9 @@ fn two_rounds_run_resume_after_kills_and_report() {
     assert_eq!(rows[1]["phases"].as_array().unwrap().len(), 5);
 
     // Killed during round 1's search, then during its policy training: each
-    // rerun resumes and round 1 ends as the uninterrupted run's did.
+    // rerun resumes and round 1 ends as the uninterrupted run's did, down to
+    // the order of its SFT rows (an export goes in problem order, not in the
+    // order the resumed search stored its trees), so it trains the same.
     let env = tiny();
     let mut child = spawn_round(&env);
     kill_when(&env, &mut child, "SELECT COUNT(*) FROM trees");
@@ -345,6 +360,7 @@ fn two_rounds_run_resume_after_kills_and_report() {
         resumed.stderr
     );
     assert_eq!(counts(&env), after_round_1);
+    assert_eq!(sft_messages(&env), round_1_rows);
 }
 
 #[test]

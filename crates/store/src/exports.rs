@@ -2,7 +2,7 @@
 //! time, and a row per file written.
 
 use futures_util::TryStreamExt;
-use sqlx::{FromRow, Row};
+use sqlx::FromRow;
 
 use crate::db::Store;
 use crate::error::{Error, Result, SqlxContext};
@@ -96,10 +96,14 @@ impl Store {
     }
 
     /// Calls `visit` with each tree of round `round_id` (of `dataset` only, when
-    /// given), in tree id order, each with its nodes in id order.
+    /// given), in problem order (the order problems were imported), each with
+    /// its nodes in id order.
     ///
-    /// Nodes are streamed from one query and handed over a tree at a time, so
-    /// memory holds one tree, not the round. `visit`'s error stops the scan.
+    /// Problem order, not the order trees were stored in, so that a round
+    /// stopped and resumed exports the same rows in the same order as one run
+    /// straight through, and trains the same. Each tree's nodes come from
+    /// their own indexed query, so memory holds one tree, not the round.
+    /// `visit`'s error stops the scan.
     pub async fn scan_trees<E: From<Error>>(
         &self,
         round_id: i64,
@@ -113,46 +117,27 @@ impl Store {
             tree_columns!(),
             " FROM trees t JOIN problems p ON p.id = t.problem_id JOIN datasets d ON d.id = p.dataset_id
               WHERE t.round_id = ?1 AND (?2 IS NULL OR d.name = ?2)
-              ORDER BY t.id"
+              ORDER BY t.problem_id, t.id"
         ))
         .bind(round_id)
         .bind(dataset)
         .fetch_all(&self.pool)
         .await
         .context(context)?;
-        let mut trees = trees.into_iter();
-        let mut current = trees.next();
-        if current.is_none() {
-            return Ok(());
-        }
-        let mut nodes = sqlx::query(concat!(
-            "SELECT n.tree_id, ",
-            node_columns!(),
-            // Trees outer (CROSS JOIN fixes the order) and both in index order:
-            // the rows come sorted without SQLite sorting the round.
-            " FROM trees t CROSS JOIN nodes n ON n.tree_id = t.id
-              WHERE t.round_id = ?1 ORDER BY t.id, n.id"
-        ))
-        .bind(round_id)
-        .fetch(&self.pool);
-        while let Some(row) = nodes.try_next().await.context(context)? {
-            let tree_id: i64 = row.get("tree_id");
-            // Every tree before this node's is complete.
-            while let Some(tree) = current.take_if(|t| t.id < tree_id) {
-                visit(tree)?;
-                current = trees.next();
+        for mut tree in trees {
+            let context = || format!("reading the nodes of tree {} of round {round_id}", tree.id);
+            let mut nodes = sqlx::query(concat!(
+                "SELECT ",
+                node_columns!(),
+                " FROM nodes n WHERE n.tree_id = ?1 ORDER BY n.id"
+            ))
+            .bind(tree.id)
+            .fetch(&self.pool);
+            while let Some(row) = nodes.try_next().await.context(context)? {
+                tree.nodes
+                    .push(StoredNode::from_row(&row).context(context)?);
             }
-            match &mut current {
-                None => break,
-                Some(tree) if tree.id == tree_id => tree
-                    .nodes
-                    .push(StoredNode::from_row(&row).context(context)?),
-                // A tree of another dataset.
-                Some(_) => {}
-            }
-        }
-        drop(nodes);
-        for tree in current.into_iter().chain(trees) {
+            drop(nodes);
             visit(tree)?;
         }
         Ok(())

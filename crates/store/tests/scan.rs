@@ -80,11 +80,12 @@ async fn trees_stream_in_order_with_their_own_nodes_and_datasets_filter_them() {
         .iter()
         .map(|t| (t.dataset.clone(), t.external_id.clone(), t.nodes.len()))
         .collect();
+    // Problem order (d's problem was imported first), not storage order.
     assert_eq!(
         shape,
         [
-            ("e".into(), "x".into(), 4),
             ("d".into(), "p1".into(), 3),
+            ("e".into(), "x".into(), 4),
             ("e".into(), "y".into(), 0)
         ]
     );
@@ -93,13 +94,13 @@ async fn trees_stream_in_order_with_their_own_nodes_and_datasets_filter_them() {
             .all(|t| t.nodes.windows(2).all(|w| w[0].id < w[1].id))
     );
     assert!(
-        seen[1]
+        seen[0]
             .nodes
             .iter()
             .skip(1)
             .all(|n| n.step_text.ends_with(&format!("problem {}", d[0].id)))
     );
-    assert_eq!(seen[1].question, "What is 2 + 3?");
+    assert_eq!(seen[0].question, "What is 2 + 3?");
 
     let mut only_d = Vec::new();
     store
