@@ -94,13 +94,13 @@ pub async fn train_policy(
     if job.soup == 0 {
         bail!("a policy soup of 0 fine-tunes: train 1 or more");
     }
-    // Where the fine-tune(s) go before any averaging.
-    let fine_tuned = finetuned.clone().unwrap_or_else(|| out.clone());
+    // The fine-tune, or the soup of several, before any average.
+    let unaveraged = finetuned.clone().unwrap_or_else(|| out.clone());
     let seeds: Vec<u64> = (0..job.soup as u64)
         .map(|k| job.settings.seed + k)
         .collect();
     let members: Vec<PathBuf> = match seeds.as_slice() {
-        [_] => vec![fine_tuned.clone()],
+        [_] => vec![unaveraged.clone()],
         _ => seeds.iter().map(|s| soup_member_path(&out, *s)).collect(),
     };
     let (rows, truncated, reports) = tokio::task::block_in_place(|| -> Result<_> {
@@ -124,10 +124,10 @@ pub async fn train_policy(
         }
         if members.len() > 1 {
             let refs: Vec<&Path> = members.iter().map(PathBuf::as_path).collect();
-            evolve_train::soup_gguf(&refs, &fine_tuned)?;
+            evolve_train::soup_gguf(&refs, &unaveraged)?;
         }
         if let Some(with) = &job.average_with {
-            evolve_train::average_gguf(&fine_tuned, &with.model, with.weight, &out)?;
+            evolve_train::average_gguf(&unaveraged, &with.model, with.weight, &out)?;
         }
         Ok((read.0, read.1, reports))
     })?;
