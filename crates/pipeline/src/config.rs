@@ -339,15 +339,7 @@ impl PipelineConfig {
                 );
             }
         }
-        self.train.policy.method()?;
-        self.train.policy.schedule(1)?;
-        // Every listed weight, and the [] error for an empty list.
-        for round in 1..=self.train.policy.average_previous.values().len().max(1) {
-            self.train.policy.average_previous_of(round as i64)?;
-        }
-        for round in 1..=self.train.policy.soup.values().len().max(1) {
-            self.train.policy.soup_of(round as i64)?;
-        }
+        self.train.policy.check()?;
         self.train.ppm.method()?;
         if self.train.policy.epochs == 0 || self.train.ppm.epochs == 0 {
             bail!("[train] epochs must be at least 1");

@@ -475,6 +475,21 @@ impl PolicyTrainSettings {
         }
     }
 
+    /// Checks the method and every value written per round (an empty list
+    /// included), so that a bad one fails before round 1, not in its round.
+    pub fn check(&self) -> anyhow::Result<()> {
+        self.method()?;
+        self.schedule(1)?;
+        let listed = |values: usize| 1..=values.max(1) as i64;
+        for round in listed(self.average_previous.values().len()) {
+            self.average_previous_of(round)?;
+        }
+        for round in listed(self.soup.values().len()) {
+            self.soup_of(round)?;
+        }
+        Ok(())
+    }
+
     /// How many fine-tunes round `round` averages into its policy.
     pub fn soup_of(&self, round: i64) -> anyhow::Result<usize> {
         match self.soup.of_round(round) {

@@ -104,14 +104,17 @@ pub async fn train_policy(
         _ => seeds.iter().map(|s| soup_member_path(&out, *s)).collect(),
     };
     let (rows, truncated, reports) = tokio::task::block_in_place(|| -> Result<_> {
+        // The rows are read once; each seed starts from a fresh copy of the base.
+        let mut fresh = Some(TrainModel::load(&job.base)?);
+        let (tokenizer, template) = fresh.as_ref().expect("just loaded").text()?;
+        let (examples, truncated) =
+            evolve_train::read_sft(&job.data, tokenizer, template, job.max_len)?;
         let mut reports = Vec::with_capacity(seeds.len());
-        let mut read = (0, 0);
         for (seed, member) in seeds.iter().zip(&members) {
-            let mut model = TrainModel::load(&job.base)?;
-            let (tokenizer, template) = model.text()?;
-            let (examples, truncated) =
-                evolve_train::read_sft(&job.data, tokenizer, template, job.max_len)?;
-            read = (examples.len(), truncated);
+            let mut model = match fresh.take() {
+                Some(model) => model,
+                None => TrainModel::load(&job.base)?,
+            };
             let settings = SftSettings {
                 seed: *seed,
                 ..job.settings.clone()
@@ -129,7 +132,7 @@ pub async fn train_policy(
         if let Some(with) = &job.average_with {
             evolve_train::average_gguf(&unaveraged, &with.model, with.weight, &out)?;
         }
-        Ok((read.0, read.1, reports))
+        Ok((examples.len(), truncated, reports))
     })?;
     let report = reports[0].clone();
     let averaged = match (&job.average_with, &finetuned) {

@@ -89,18 +89,15 @@ fn mix_gguf(parts: &[(&Path, f64)], out: &Path) -> Result<usize> {
     let names = tensor_names(&files[0].content);
     let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(names.len());
     for name in names {
-        let mut sum: Option<Tensor> = None;
-        let mut dtype = None;
-        for (file, (path, weight)) in files.iter_mut().zip(parts) {
-            let t = file.tensor(&name, path)?;
-            dtype.get_or_insert(t.dtype());
-            let scaled = (t.dequantize(&Device::Cpu)? * *weight)?;
-            sum = Some(match sum {
-                None => scaled,
-                Some(s) => s.add(&scaled)?,
-            });
+        let dtype = files[0].content.tensor_infos[&name].ggml_dtype;
+        let mut weighted = files.iter_mut().zip(parts).map(|(file, (path, weight))| {
+            let t = file.tensor(&name, path)?.dequantize(&Device::Cpu)?;
+            Ok::<Tensor, anyhow::Error>((t * *weight)?)
+        });
+        let mut sum = weighted.next().expect("mix_gguf has one part at least")?;
+        for t in weighted {
+            sum = sum.add(&t?)?;
         }
-        let (sum, dtype) = (sum.expect("one part at least"), dtype.expect("one part"));
         tensors.push((name, QTensor::quantize(&sum, dtype)?));
     }
     // Sorted keys: the same inputs give the same bytes.
