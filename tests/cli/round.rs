@@ -308,7 +308,70 @@ fn two_rounds_run_resume_after_kills_and_report() {
     .unwrap();
     let refused = round(&env, &["--round", "2", "--redo-from", "train-policy"]).fails();
     assert!(refused.contains("search.rollouts"), "{refused}");
+
+    // From the search, a redo keeps the trees of the problems still in the
+    // pool: narrowed to two problems it deletes the third's tree, widened
+    // again it grows that one alone. The settings the trees were grown with
+    // must stay as they were.
+    let refused = round(&env, &["--round", "2", "--redo-from", "search"]).fails();
+    assert!(
+        refused.contains("search.rollouts") && refused.contains("--redo"),
+        "{refused}"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM round_phases WHERE status IN ('done', 'skipped')"),
+        10
+    );
+    let round_2_trees = || -> Vec<i64> {
+        env.sql("SELECT t.id FROM trees t JOIN rounds r ON r.id = t.round_id WHERE r.number = 2 ORDER BY t.problem_id")
+            .iter()
+            .map(|row| row["id"].as_i64().unwrap())
+            .collect()
+    };
+    let grown = round_2_trees();
+    assert_eq!(grown.len(), 3);
+    let narrow = TINY.replace("pool = [\"mawps\"]", "pool = [\"mawps\"]\npool_limit = 2");
+    assert_ne!(narrow, TINY);
+    std::fs::write(env.path("tiny.toml"), &narrow).unwrap();
+    let redone = round(&env, &["--round", "2", "--redo-from", "search"]).ok();
+    assert!(
+        redone
+            .stderr
+            .contains("1 trees of problems no longer in the pool were deleted")
+            && redone
+                .stderr
+                .contains("2 problems already have a tree in this round")
+            && redone.stderr.contains("round 2 of pipeline tiny finished"),
+        "{}",
+        redone.stderr
+    );
+    assert_eq!(round_2_trees(), grown[..2]);
     std::fs::write(env.path("tiny.toml"), TINY).unwrap();
+    let redone = round(&env, &["--round", "2", "--redo-from", "search"]).ok();
+    assert!(
+        redone
+            .stderr
+            .contains("2 problems already have a tree in this round")
+            && redone.stderr.contains("round 2 of pipeline tiny finished"),
+        "{}",
+        redone.stderr
+    );
+    let widened = round_2_trees();
+    assert_eq!((widened.len(), &widened[..2]), (3, &grown[..2]));
+    let searched = env.sql(
+        "SELECT json_extract(p.detail, '$.datasets[0].searched') AS searched, \
+         json_extract(p.detail, '$.datasets[0].already_stored') AS kept \
+         FROM round_phases p JOIN rounds r ON r.id = p.round_id \
+         WHERE r.number = 2 AND p.phase = 'search'",
+    );
+    assert_eq!(
+        (&searched[0]["searched"], &searched[0]["kept"]),
+        (&serde_json::json!(1), &serde_json::json!(2))
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM round_phases WHERE status IN ('done', 'skipped')"),
+        10
+    );
 
     let status = env.run(&["status"]).ok();
     for needle in [

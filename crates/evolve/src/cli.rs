@@ -954,7 +954,10 @@ pub struct RoundArgs {
 
     /// Run a finished round again from this phase on, keeping what the phases
     /// before it stored (after changing training or evaluation settings, say).
-    /// Settings those phases read must be as the round ran with them.
+    /// Settings those phases read must be as the round ran with them. From
+    /// `search`, the round keeps its trees and searches only the problems new
+    /// to its pool (after widening `[data] pool_per_round`); trees of problems
+    /// that left the pool are deleted.
     #[arg(
         long,
         requires = "round",

@@ -20,7 +20,7 @@ pub use crate::policy::{EnginePolicy, PolicyStats};
 pub use crate::ppm_scorer::PpmScorer;
 pub use crate::problem_sets::prepare_problem_sets;
 pub use crate::round::{
-    Phase, RoundJob, RoundObserver, RoundOutcome, choose_round, first_policy, run_round,
+    Phase, Redo, RoundJob, RoundObserver, RoundOutcome, choose_round, first_policy, run_round,
 };
 pub use crate::round_report::{AccuracyRow, accuracy_by_round};
 pub use crate::round_settings::{

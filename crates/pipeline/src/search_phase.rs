@@ -40,6 +40,10 @@ pub struct SearchJob {
     pub round: i64,
     /// A trained PPM (GGUF, head beside it) whose scores start new children's values.
     pub ppm: Option<std::path::PathBuf>,
+    /// Delete the round's trees of this dataset's problems that are no longer
+    /// in the job's pool: a round redone from its search with a narrower pool
+    /// exports only its pool. Off, stored trees are never deleted.
+    pub drop_outside_pool: bool,
 }
 
 /// One stored tree, for progress reports.
@@ -80,6 +84,8 @@ pub struct SearchSummary {
     pub searched: usize,
     /// Problems that already had a tree in the round.
     pub already_stored: usize,
+    /// Trees deleted because their problem left the pool (`drop_outside_pool`).
+    pub dropped: usize,
     /// Problems skipped (no gold answer).
     pub skipped: usize,
     /// Trees with a correct leaf.
@@ -156,6 +162,7 @@ pub async fn run_search(
         None if problems.iter().any(|p| p.split.is_some()) => Some("pool".to_owned()),
         None => None,
     };
+    let of_dataset: HashSet<i64> = problems.iter().map(|p| p.id).collect();
     let problems: Vec<Problem> = problems
         .into_iter()
         .filter(|p| split.is_none() || p.split == split)
@@ -166,12 +173,26 @@ pub async fn run_search(
         HashSet::new()
     };
     let problems = pool_of_job(problems, job, &solved_before);
-    let stored = store.searched_problems(round.id).await?;
+    let mut stored = store.searched_problems(round.id).await?;
+    let mut dropped = 0;
+    if job.drop_outside_pool {
+        let pool: HashSet<i64> = problems.iter().map(|p| p.id).collect();
+        let outside: Vec<i64> = stored
+            .iter()
+            .copied()
+            .filter(|id| of_dataset.contains(id) && !pool.contains(id))
+            .collect();
+        if !outside.is_empty() {
+            dropped = store.delete_trees(round.id, &outside).await?;
+            stored.retain(|id| !outside.contains(id));
+        }
+    }
     let (done, todo): (Vec<Problem>, Vec<Problem>) =
         problems.into_iter().partition(|p| stored.contains(&p.id));
     let mut summary = SearchSummary {
         round_id: round.id,
         already_stored: done.len(),
+        dropped,
         ..SearchSummary::default()
     };
     progress.start(todo.len(), done.len());
@@ -555,6 +576,7 @@ mod tests {
             limit: Some(20),
             shuffle: None,
             revisit: 30,
+            drop_outside_pool: false,
             round: 3,
             ppm: None,
         };

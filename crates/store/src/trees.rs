@@ -287,6 +287,39 @@ impl Store {
         Ok(ids.into_iter().collect())
     }
 
+    /// Deletes the trees of `problem_ids` in round `round_id`, with their
+    /// nodes, in one transaction; returns how many trees went.
+    pub async fn delete_trees(&self, round_id: i64, problem_ids: &[i64]) -> Result<usize> {
+        let context = || {
+            format!(
+                "deleting the trees of {} problems in round {round_id}",
+                problem_ids.len()
+            )
+        };
+        let mut tx = self.pool.begin().await.context(context)?;
+        let mut deleted = 0;
+        for problem_id in problem_ids {
+            sqlx::query(
+                "DELETE FROM nodes WHERE tree_id IN
+                     (SELECT id FROM trees WHERE round_id = ?1 AND problem_id = ?2)",
+            )
+            .bind(round_id)
+            .bind(problem_id)
+            .execute(&mut *tx)
+            .await
+            .context(context)?;
+            deleted += sqlx::query("DELETE FROM trees WHERE round_id = ?1 AND problem_id = ?2")
+                .bind(round_id)
+                .bind(problem_id)
+                .execute(&mut *tx)
+                .await
+                .context(context)?
+                .rows_affected() as usize;
+        }
+        tx.commit().await.context(context)?;
+        Ok(deleted)
+    }
+
     /// Stores a tree and all its nodes in one transaction; returns the tree's id.
     ///
     /// A tree already stored for the same round and problem is an error, and

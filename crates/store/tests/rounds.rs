@@ -210,3 +210,63 @@ async fn solved_before_names_the_problems_earlier_rounds_of_the_pipeline_solved(
     assert_eq!(solved(3).await, vec![ids[0]]);
     assert_eq!(solved(4).await, vec![ids[0], ids[2]]);
 }
+
+#[tokio::test]
+async fn deleting_trees_takes_only_the_named_problems_of_the_round_with_their_nodes() {
+    let (_dir, store) = common::store_with_one_problem().await;
+    let dataset = evolve_store::NewDataset {
+        name: "e".into(),
+        format: "generic".into(),
+        source: None,
+    };
+    store
+        .import_problems(&dataset, &[common::problem("a"), common::problem("b")])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = store
+        .problems("e", None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    let node = |parent, depth| NewNode {
+        parent,
+        depth,
+        ..NewNode::default()
+    };
+    let tree = |round_id, problem_id| NewTree {
+        round_id,
+        problem_id,
+        status: "done".into(),
+        seed: 0,
+        rollouts: 1,
+        solved: false,
+        seconds: 1.0,
+        tokens: 1,
+        note: None,
+        nodes: vec![node(None, 0), node(Some(0), 1), node(Some(1), 2)],
+    };
+    let r1 = store.create_round("p", 1, "{}", None).await.unwrap();
+    let r2 = store.create_round("p", 2, "{}", None).await.unwrap();
+    for (round, problem) in [(r1.id, ids[0]), (r1.id, ids[1]), (r2.id, ids[0])] {
+        store.insert_tree(&tree(round, problem)).await.unwrap();
+    }
+
+    assert_eq!(store.delete_trees(r1.id, &[ids[0]]).await.unwrap(), 1);
+    assert_eq!(
+        store.searched_problems(r1.id).await.unwrap(),
+        [ids[1]].into_iter().collect()
+    );
+    assert_eq!(
+        store.searched_problems(r2.id).await.unwrap(),
+        [ids[0]].into_iter().collect()
+    );
+    let nodes = store
+        .query("SELECT COUNT(*) AS n FROM nodes")
+        .await
+        .unwrap();
+    assert_eq!(nodes.rows[0][0], evolve_store::Cell::Integer(6));
+    // A problem without a tree in the round deletes nothing.
+    assert_eq!(store.delete_trees(r1.id, &[ids[0]]).await.unwrap(), 0);
+}

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use evolve_pipeline::{
-    Phase, PipelineConfig, RoundJob, RoundObserver, RoundOutcome, SearchProgress, choose_round,
-    interrupt, run_round,
+    Phase, PipelineConfig, Redo, RoundJob, RoundObserver, RoundOutcome, SearchProgress,
+    choose_round, interrupt, run_round,
 };
 use evolve_train::TrainProgress;
 use serde_json::Value;
@@ -52,8 +52,10 @@ pub async fn run(db: &Path, args: RoundArgs, out: Output) -> anyhow::Result<Exit
             round: Some(number),
             redo: match (&args.redo_from, requested) {
                 (_, None) => None,
-                (Some(name), _) => Some(Phase::from_name(name).expect("clap checks the name")),
-                (None, _) => args.redo.then_some(Phase::Search),
+                (Some(name), _) => Some(Redo::From(
+                    Phase::from_name(name).expect("clap checks the name"),
+                )),
+                (None, _) => args.redo.then_some(Redo::Over),
             },
             run_dir: run_dir.clone(),
         };
@@ -286,12 +288,21 @@ pub fn summary(phase: Phase, d: &Value) -> String {
     }
     let pct = |v: &Value| format!("{:.1}%", 100.0 * v.as_f64().unwrap_or(0.0));
     match phase {
-        Phase::Search => format!(
-            "{} of {} pool problems solved ({})",
-            d["solved"],
-            d["trees"],
-            pct(&d["solve_rate"])
-        ),
+        Phase::Search => {
+            let dropped: u64 = d["datasets"].as_array().map_or(0, |sets| {
+                sets.iter().filter_map(|s| s["dropped"].as_u64()).sum()
+            });
+            let dropped = match dropped {
+                0 => String::new(),
+                n => format!("; {n} trees of problems no longer in the pool were deleted"),
+            };
+            format!(
+                "{} of {} pool problems solved ({}){dropped}",
+                d["solved"],
+                d["trees"],
+                pct(&d["solve_rate"])
+            )
+        }
         Phase::Export => format!(
             "{} SFT rows from {} problems, {} preference pairs from {} problems",
             d["sft"]["rows"], d["sft"]["problems"], d["pairs"]["rows"], d["pairs"]["problems"]

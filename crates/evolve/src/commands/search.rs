@@ -48,6 +48,8 @@ pub async fn run(db: &Path, args: SearchArgs, out: Output) -> anyhow::Result<Exi
         revisit: 0,
         round: args.round,
         ppm: args.ppm.clone(),
+        // A rerun with a smaller --limit keeps the trees it no longer reaches.
+        drop_outside_pool: false,
     };
     let mut progress = Progress::new(out);
     let summary = run_search(&store, &engine, &pipeline, &job, &mut progress).await;

@@ -22,6 +22,9 @@ use crate::problem_sets::prepare_problem_sets;
 use crate::search_phase::{SearchProgress, differences, open_search_round, search_round_config};
 
 mod phases;
+mod redo;
+
+pub use redo::Redo;
 
 /// The phases of a round, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -117,10 +120,8 @@ pub trait RoundObserver {
 pub struct RoundJob {
     /// The round number (`None`: the first unfinished round, else the next one).
     pub round: Option<i64>,
-    /// Run the round again from this phase on even if it finished (it must be
-    /// the newest round): `Search` starts it over, a later phase keeps what
-    /// the phases before it stored.
-    pub redo: Option<Phase>,
+    /// Run the round again even if it finished (it must be the newest round).
+    pub redo: Option<Redo>,
     /// The folder for the round's exports and models.
     pub run_dir: PathBuf,
 }
@@ -216,7 +217,7 @@ pub async fn run_round(
     let plan = plan(pipeline)?;
 
     if let Some(existing) = rounds.iter().find(|r| r.number == number) {
-        if let Some(from) = job.redo {
+        if let Some(redo) = job.redo {
             if let Some(later) = rounds.iter().find(|r| r.number > number) {
                 bail!(
                     "round {} of {} was built on round {number}; only the newest round can be redone",
@@ -224,18 +225,21 @@ pub async fn run_round(
                     pipeline.name
                 );
             }
-            if from == Phase::Search {
-                let config =
-                    search_round_config(&round_pipeline, &inputs.policy, inputs.ppm.as_deref())?;
-                store.reset_round(existing.id, &config.to_string()).await?;
-                observer.note(&format!(
-                    "round {number}: its trees and phases were cleared (--redo)"
-                ));
-            } else {
-                redo_from(store, pipeline, existing, &plan, from).await?;
-                observer.note(&format!(
-                    "round {number}: its phases from {from} on were cleared (--redo-from); what earlier phases stored is kept"
-                ));
+            let config =
+                search_round_config(&round_pipeline, &inputs.policy, inputs.ppm.as_deref())?;
+            match redo {
+                Redo::Over => {
+                    store.reset_round(existing.id, &config.to_string()).await?;
+                    observer.note(&format!(
+                        "round {number}: its trees and phases were cleared (--redo)"
+                    ));
+                }
+                Redo::From(from) => {
+                    redo::redo_from(store, pipeline, existing, &plan, from, &config).await?;
+                    observer.note(&format!(
+                        "round {number}: its phases from {from} on were cleared (--redo-from); what earlier phases stored is kept"
+                    ));
+                }
             }
         } else if existing.status == "done" {
             bail!(
@@ -353,40 +357,6 @@ pub async fn run_round(
     store.finish_round(round.id).await?;
     info!(round = number, "round finished");
     Ok(RoundOutcome::Finished(number))
-}
-
-/// Clears the phases of `round` from `from` on, after checking that no
-/// setting the phases before `from` read differs from the round's stored plan.
-async fn redo_from(
-    store: &Store,
-    pipeline: &PipelineConfig,
-    round: &RoundRecord,
-    plan: &Value,
-    from: Phase,
-) -> anyhow::Result<()> {
-    if let Some(stored) = &round.plan {
-        let stored = stored_plan(stored)
-            .with_context(|| format!("reading the plan of round {}", round.number))?;
-        let earlier: Vec<String> = differences(&stored, plan, "")
-            .into_iter()
-            .filter(|key| Phase::first_reader(key) < from)
-            .collect();
-        if !earlier.is_empty() {
-            bail!(
-                "round {} of {} ran with other settings ({}), which phases before {from} read; restore them, or pass --redo to run the round again from the search",
-                round.number,
-                pipeline.name,
-                earlier.join(", ")
-            );
-        }
-    }
-    let phases: Vec<&str> = Phase::ALL
-        .into_iter()
-        .filter(|p| *p >= from)
-        .map(Phase::name)
-        .collect();
-    store.reset_phases(round.id, &phases).await?;
-    Ok(())
 }
 
 /// What a phase did: its figures, or why it had nothing to do.

@@ -44,6 +44,9 @@ pub(super) async fn search(
             revisit: ctx.pipeline.data.revisit_of_round(ctx.number),
             round: ctx.number,
             ppm: ctx.inputs.ppm.clone(),
+            // A normal run or resume has the pool its plan stored, so this
+            // drops trees only after `--redo-from search` narrowed the pool.
+            drop_outside_pool: true,
         };
         let summary = run_search(
             ctx.store,
@@ -58,6 +61,7 @@ pub(super) async fn search(
             "dataset": dataset,
             "searched": summary.searched,
             "already_stored": summary.already_stored,
+            "dropped": summary.dropped,
             "skipped": summary.skipped,
             "solved": summary.solved,
             "tokens": summary.tokens,
