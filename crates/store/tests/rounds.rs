@@ -140,29 +140,7 @@ async fn phases_count_attempts_and_add_up_time_and_a_redo_clears_the_round() {
 #[tokio::test]
 async fn solved_before_names_the_problems_earlier_rounds_of_the_pipeline_solved() {
     let (_dir, store) = common::store_with_one_problem().await;
-    let dataset = evolve_store::NewDataset {
-        name: "e".into(),
-        format: "generic".into(),
-        source: None,
-    };
-    store
-        .import_problems(
-            &dataset,
-            &[
-                common::problem("a"),
-                common::problem("b"),
-                common::problem("c"),
-            ],
-        )
-        .await
-        .unwrap();
-    let ids: Vec<i64> = store
-        .problems("e", None)
-        .await
-        .unwrap()
-        .iter()
-        .map(|p| p.id)
-        .collect();
+    let ids = common::import_dataset_e(&store, &["a", "b", "c"]).await;
     let tree = |round_id, problem_id, solved| NewTree {
         round_id,
         problem_id,
@@ -214,22 +192,7 @@ async fn solved_before_names_the_problems_earlier_rounds_of_the_pipeline_solved(
 #[tokio::test]
 async fn deleting_trees_takes_only_the_named_problems_of_the_round_with_their_nodes() {
     let (_dir, store) = common::store_with_one_problem().await;
-    let dataset = evolve_store::NewDataset {
-        name: "e".into(),
-        format: "generic".into(),
-        source: None,
-    };
-    store
-        .import_problems(&dataset, &[common::problem("a"), common::problem("b")])
-        .await
-        .unwrap();
-    let ids: Vec<i64> = store
-        .problems("e", None)
-        .await
-        .unwrap()
-        .iter()
-        .map(|p| p.id)
-        .collect();
+    let ids = common::import_dataset_e(&store, &["a", "b"]).await;
     let node = |parent, depth| NewNode {
         parent,
         depth,

@@ -37,3 +37,23 @@ pub fn problem(id: &str) -> NewProblem {
         difficulty: None,
     }
 }
+
+/// Imports a dataset `e` of the problems `ids` into `store`; returns their
+/// database ids, in the same order.
+#[allow(dead_code)] // not every test file imports more problems
+pub async fn import_dataset_e(store: &Store, ids: &[&str]) -> Vec<i64> {
+    let dataset = NewDataset {
+        name: "e".into(),
+        format: "generic".into(),
+        source: None,
+    };
+    let problems: Vec<NewProblem> = ids.iter().map(|id| problem(id)).collect();
+    store.import_problems(&dataset, &problems).await.unwrap();
+    store
+        .problems("e", None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect()
+}
