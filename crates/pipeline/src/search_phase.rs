@@ -184,7 +184,9 @@ pub async fn run_search(
             .collect();
         if !outside.is_empty() {
             dropped = store.delete_trees(round.id, &outside).await?;
-            stored.retain(|id| !outside.contains(id));
+            for id in &outside {
+                stored.remove(id);
+            }
         }
     }
     let (done, todo): (Vec<Problem>, Vec<Problem>) =
@@ -400,6 +402,28 @@ pub async fn open_search_round(
     open_round(store, policy, ppm, pipeline, number, &config, &model_sha).await
 }
 
+/// The settings in `config` (from [`search_round_config`]) that differ from
+/// those `round` grew its trees with, as dotted keys.
+pub(crate) fn search_settings_changed(
+    round: &Round,
+    pipeline: &str,
+    config: &serde_json::Value,
+    ppm: Option<&Path>,
+) -> anyhow::Result<Vec<String>> {
+    let number = round.number;
+    let stored: serde_json::Value = serde_json::from_str(&round.config)
+        .with_context(|| format!("reading the settings of round {number} of {pipeline}"))?;
+    let mut differ = differences(&stored, config, "");
+    // A round an older build started holds its PPM's GGUF hash alone.
+    if let (Some(ppm), Some(stored)) = (ppm, stored["ppm_sha256"].as_str())
+        && differ.iter().any(|d| d == "ppm_sha256")
+        && sha256_file(ppm)? == stored
+    {
+        differ.retain(|d| d != "ppm_sha256");
+    }
+    Ok(differ)
+}
+
 /// The round to store trees in: created with `config`, or reopened when its
 /// stored settings are the same.
 async fn open_round(
@@ -412,20 +436,7 @@ async fn open_round(
     model_sha: &str,
 ) -> anyhow::Result<Round> {
     if let Some(round) = store.round(&pipeline.name, number).await? {
-        let stored: serde_json::Value = serde_json::from_str(&round.config).with_context(|| {
-            format!(
-                "reading the settings of round {number} of {}",
-                pipeline.name
-            )
-        })?;
-        let mut differ = differences(&stored, config, "");
-        // A round an older build started holds its PPM's GGUF hash alone.
-        if let (Some(ppm), Some(stored)) = (ppm, stored["ppm_sha256"].as_str())
-            && differ.iter().any(|d| d == "ppm_sha256")
-            && sha256_file(ppm)? == stored
-        {
-            differ.retain(|d| d != "ppm_sha256");
-        }
+        let differ = search_settings_changed(&round, &pipeline.name, config, ppm)?;
         if !differ.is_empty() {
             bail!(
                 "round {number} of pipeline {} was searched with other settings ({}); \

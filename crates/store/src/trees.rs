@@ -296,26 +296,27 @@ impl Store {
                 problem_ids.len()
             )
         };
+        let ids = serde_json::to_string(problem_ids).expect("integers serialise");
         let mut tx = self.pool.begin().await.context(context)?;
-        let mut deleted = 0;
-        for problem_id in problem_ids {
-            sqlx::query(
-                "DELETE FROM nodes WHERE tree_id IN
-                     (SELECT id FROM trees WHERE round_id = ?1 AND problem_id = ?2)",
-            )
-            .bind(round_id)
-            .bind(problem_id)
-            .execute(&mut *tx)
-            .await
-            .context(context)?;
-            deleted += sqlx::query("DELETE FROM trees WHERE round_id = ?1 AND problem_id = ?2")
-                .bind(round_id)
-                .bind(problem_id)
-                .execute(&mut *tx)
-                .await
-                .context(context)?
-                .rows_affected() as usize;
-        }
+        sqlx::query(
+            "DELETE FROM nodes WHERE tree_id IN (SELECT id FROM trees WHERE round_id = ?1
+                 AND problem_id IN (SELECT value FROM json_each(?2)))",
+        )
+        .bind(round_id)
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await
+        .context(context)?;
+        let deleted = sqlx::query(
+            "DELETE FROM trees WHERE round_id = ?1
+                 AND problem_id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(round_id)
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await
+        .context(context)?
+        .rows_affected() as usize;
         tx.commit().await.context(context)?;
         Ok(deleted)
     }

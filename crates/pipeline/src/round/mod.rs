@@ -225,17 +225,29 @@ pub async fn run_round(
                     pipeline.name
                 );
             }
-            let config =
-                search_round_config(&round_pipeline, &inputs.policy, inputs.ppm.as_deref())?;
+            // Hashing the policy for the search settings is only needed
+            // where the search's trees are regrown or kept.
+            let search_config =
+                || search_round_config(&round_pipeline, &inputs.policy, inputs.ppm.as_deref());
             match redo {
                 Redo::Over => {
-                    store.reset_round(existing.id, &config.to_string()).await?;
+                    store
+                        .reset_round(existing.id, &search_config()?.to_string())
+                        .await?;
                     observer.note(&format!(
                         "round {number}: its trees and phases were cleared (--redo)"
                     ));
                 }
                 Redo::From(from) => {
-                    redo::redo_from(store, pipeline, existing, &plan, from, &config).await?;
+                    let config = match from {
+                        Phase::Search => Some(search_config()?),
+                        _ => None,
+                    };
+                    let search = config.as_ref().map(|config| redo::SearchNow {
+                        config,
+                        ppm: inputs.ppm.as_deref(),
+                    });
+                    redo::redo_from(store, pipeline, existing, &plan, from, search).await?;
                     observer.note(&format!(
                         "round {number}: its phases from {from} on were cleared (--redo-from); what earlier phases stored is kept"
                     ));

@@ -2,13 +2,15 @@
 //! keeping what the phases before it stored as long as the settings they read
 //! are the ones the round ran with.
 
+use std::path::Path;
+
 use anyhow::{Context, bail};
 use evolve_store::{RoundRecord, Store};
 use serde_json::Value;
 
 use super::{Phase, stored_plan};
 use crate::config::PipelineConfig;
-use crate::search_phase::differences;
+use crate::search_phase::{differences, search_settings_changed};
 
 /// How a finished round is run again (it must be the newest round).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,28 +33,33 @@ const POOL_SIZE_KEYS: [&str; 3] = [
     "data.revisit_unsolved",
 ];
 
+/// Settings the search of a round redone from `Search` would grow new trees
+/// with: `config` (from [`search_round_config`](crate::search_round_config))
+/// and the PPM it names.
+pub(super) struct SearchNow<'a> {
+    pub config: &'a Value,
+    pub ppm: Option<&'a Path>,
+}
+
 /// Clears the phases of `round` from `from` on, after checking that no
 /// setting the phases before `from` read differs from the round's stored
-/// plan. From the search, `search_config` (the settings its trees would be
-/// grown with now) must be the round's own, and only the round's own pool
-/// size may have changed.
+/// plan. From the search, `search` must match what the round's trees were
+/// grown with, and only the round's own pool size may have changed.
 pub(super) async fn redo_from(
     store: &Store,
     pipeline: &PipelineConfig,
     round: &RoundRecord,
     plan: &Value,
     from: Phase,
-    search_config: &Value,
+    search: Option<SearchNow<'_>>,
 ) -> anyhow::Result<()> {
     let number = round.number;
-    if from == Phase::Search {
+    if let Some(search) = search {
         let searched = store
             .round(&pipeline.name, number)
             .await?
             .with_context(|| format!("round {number} of {}", pipeline.name))?;
-        let grown_with: Value = serde_json::from_str(&searched.config)
-            .with_context(|| format!("reading the search settings of round {number}"))?;
-        let differ = differences(&grown_with, search_config, "");
+        let differ = search_settings_changed(&searched, &pipeline.name, search.config, search.ppm)?;
         if !differ.is_empty() {
             bail!(
                 "round {number} of {} grew its trees with other settings ({}); restore them to keep the trees, or pass --redo to grow them again",
