@@ -597,6 +597,11 @@ pub struct ExportSftArgs {
     #[arg(long)]
     pub fewest_claims: bool,
 
+    /// Only trajectories whose steps compute with every number the question
+    /// writes in digits (for word problems without distractors)
+    #[arg(long)]
+    pub all_numbers_used: bool,
+
     /// Row shape.
     #[arg(long, value_enum, default_value_t = SftFormat::Messages)]
     pub format: SftFormat,

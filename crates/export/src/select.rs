@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashSet};
 
-use evolve_verify::check_arithmetic;
+use evolve_verify::{check_arithmetic, unused_question_numbers};
 use serde::Serialize;
 
 use crate::tree::{IndexedTree, failed};
@@ -32,6 +32,10 @@ pub struct Rules {
     /// fewest arithmetic claims (`a op b = c`): the direct solutions, not ones
     /// that reach the answer by a detour a small policy copies.
     pub fewest_claims: bool,
+    /// SFT: keep only trajectories whose steps compute with every number the
+    /// question writes in digits; for word problems without distractors, where
+    /// a solution that leaves one out reached the answer by luck.
+    pub all_numbers_used: bool,
 }
 
 impl Default for Rules {
@@ -44,6 +48,7 @@ impl Default for Rules {
             min_edit_distance: 20,
             computed_answer: false,
             fewest_claims: false,
+            all_numbers_used: false,
         }
     }
 }
@@ -116,6 +121,10 @@ pub fn sft_trajectories(
             skips.add("trajectories whose steps never computed their answer", 1);
             continue;
         }
+        if rules.all_numbers_used && !all_numbers_used(tree, i) {
+            skips.add("trajectories that left a number of the question unused", 1);
+            continue;
+        }
         ranked.push(Trajectory {
             leaf: i,
             mean_q: tree.mean_q(i),
@@ -169,6 +178,17 @@ fn claims_on_path(tree: &IndexedTree<'_>, leaf: usize) -> usize {
         .into_iter()
         .map(|i| check_arithmetic(&tree.node(i).step_text).claims)
         .sum()
+}
+
+/// Whether the steps from the root to `leaf` compute with every number of the
+/// question.
+fn all_numbers_used(tree: &IndexedTree<'_>, leaf: usize) -> bool {
+    let steps: Vec<&str> = tree
+        .path(leaf)
+        .into_iter()
+        .map(|i| tree.node(i).step_text.as_str())
+        .collect();
+    unused_question_numbers(&tree.tree.question, &steps).is_empty()
 }
 
 /// Whether a step on the path to `leaf` computed the leaf's answer: a number

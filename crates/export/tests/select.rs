@@ -208,6 +208,42 @@ fn sft_fewest_claims_keeps_the_direct_solutions_over_better_q_detours() {
 }
 
 #[test]
+fn sft_all_numbers_used_drops_lucky_solutions_before_the_fewest_claims_cut() {
+    let mut t = tree(&[
+        // Lucky: two claims, reaches 12 without the question's 6.
+        step(0, "They have 4 * 3 = 12 cats.\n\n", 0.9), // 1
+        leaf(1, "The answer is \\boxed{12}.", 1.0, true), // 2
+        // Direct, with the fewest claims of the honest ones: three.
+        step(0, "They had 4 + 3 = 7, then 7 + 6 = 13.\n\n", 0.5), // 3
+        step(3, "Then 13 - 1 = 12 are left.\n\n", 0.5),           // 4
+        leaf(4, "The answer is \\boxed{12}.", 1.0, true),         // 5
+    ]);
+    t.question = "A store had 4 cats and 3 dogs, then 6 more cats came and 1 left.".into();
+    let t = IndexedTree::new(&t).unwrap();
+    let fewest = Rules {
+        fewest_claims: true,
+        ..Rules::default()
+    };
+    let picked = |rules: &Rules, skips: &mut Skips| -> Vec<usize> {
+        sft_trajectories(&t, rules, skips)
+            .iter()
+            .map(|p| p.leaf)
+            .collect()
+    };
+    assert_eq!(picked(&fewest, &mut Skips::default()), [2]);
+    let rules = Rules {
+        all_numbers_used: true,
+        ..fewest
+    };
+    let mut skips = Skips::default();
+    assert_eq!(picked(&rules, &mut skips), [5]);
+    assert_eq!(
+        skips.0["trajectories that left a number of the question unused"],
+        1
+    );
+}
+
+#[test]
 fn pairs_take_the_best_two_against_the_worst_two() {
     let mut nodes = Vec::new();
     // Under the root: three steps that reach a right answer, three that reach only wrong ones.

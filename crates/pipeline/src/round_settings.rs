@@ -245,6 +245,8 @@ pub struct ExportSettings {
     /// SFT: of a problem's correct trajectories only those with the fewest
     /// arithmetic claims.
     pub sft_fewest_claims: bool,
+    /// SFT: only trajectories that compute with every number of the question.
+    pub sft_all_numbers_used: bool,
     /// Pairs: step pairs or solution pairs.
     pub pairs: PairKind,
     /// Pairs: least Q margin.
@@ -267,6 +269,7 @@ impl Default for ExportSettings {
             sft_min_q: None,
             sft_computed_answer: false,
             sft_fewest_claims: false,
+            sft_all_numbers_used: false,
             pairs: PairKind::Steps,
             pair_margin: 0.5,
             pair_edit_distance: 20,

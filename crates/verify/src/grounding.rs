@@ -9,6 +9,11 @@ use regex::Regex;
 use crate::arithmetic::{ArithmeticCheck, THOUSANDS};
 
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d+(?:\.\d+)?").unwrap());
+/// A number standing alone, not the digits of a word such as `mp3`.
+static QUESTION_NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b\d+(?:\.\d+)?\b").unwrap());
+/// Where a sentence or line ends: the claims after it start afresh.
+static SENTENCE_END: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[.:;?!]\s|\n").unwrap());
 static WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[A-Za-z]+").unwrap());
 /// A number written after an `=`: the results a step states for itself.
 static RESULT: LazyLock<Regex> =
@@ -40,6 +45,41 @@ pub fn ungrounded_operands(step: &str, check: &ArithmeticCheck, known: &str) -> 
         }
     }
     missing
+}
+
+/// The numbers the question writes in digits (without thousands separators)
+/// that no step computes with: a two-step word problem's solution uses all of
+/// them, and one that leaves a number out (`13 * 5 = 65`, then `13 - 5 = 8`
+/// for 13 + 5 - 10) reached the gold answer by luck. A number counts as used
+/// when a step writes it before an `=` in the same sentence (`9 tickets - 4
+/// tickets = 5` too, which is not a claim the calculator checks). Digits
+/// inside a word (`mp3`) are not numbers of the question.
+pub fn unused_question_numbers(question: &str, steps: &[&str]) -> Vec<String> {
+    let mut used: Vec<f64> = Vec::new();
+    for step in steps {
+        let plain = without_separators(step);
+        for (at, _) in plain.match_indices('=') {
+            let sentence = SENTENCE_END
+                .find_iter(&plain[..at])
+                .last()
+                .map_or(&plain[..at], |end| &plain[end.end()..at]);
+            used.extend(
+                NUMBER
+                    .find_iter(sentence)
+                    .filter_map(|m| m.as_str().parse::<f64>().ok()),
+            );
+        }
+    }
+    let mut unused: Vec<String> = Vec::new();
+    for number in QUESTION_NUMBER.find_iter(&without_separators(question)) {
+        let Ok(value) = number.as_str().parse::<f64>() else {
+            continue;
+        };
+        if !used.iter().any(|&u| same(u, value)) && !unused.iter().any(|u| u == number.as_str()) {
+            unused.push(number.as_str().to_owned());
+        }
+    }
+    unused
 }
 
 /// `text` with thousands separators dropped (twice, for `1,200,000`).
@@ -191,6 +231,38 @@ mod tests {
         assert_eq!(
             ungrounded("3 * 7 = 21", "He has 3 cats."),
             vec!["7 in 3 * 7"]
+        );
+    }
+    #[test]
+    fn every_number_of_the_question_must_be_computed_with() {
+        let question = "A pet store had 13 siamese cats and 5 house cats. They sold 10 cats.";
+        let lucky = [
+            "They sold 13 * 5 = 65 cats.",
+            "They have 13 - 5 = 8 cats left.",
+        ];
+        assert_eq!(unused_question_numbers(question, &lucky), vec!["10"]);
+        let direct = [
+            "They had 13 + 5 = 18 cats.",
+            "They have 18 - 10 = 8 cats left.",
+        ];
+        assert!(unused_question_numbers(question, &direct).is_empty());
+        // A chain, and units between the numbers, use them too.
+        assert!(unused_question_numbers(question, &["13 + 5 - 10 = 8"]).is_empty());
+        let worded = ["He had 13 cats + 5 cats = 18 cats. Then 18 cats - 10 cats = 8 cats."];
+        assert!(unused_question_numbers(question, &worded).is_empty());
+        // A number mentioned outside the sentence of an `=` is not computed with.
+        let mentioned = ["They sold 10 cats. They have 13 - 5 = 8 cats left."];
+        assert_eq!(unused_question_numbers(question, &mentioned), vec!["10"]);
+    }
+
+    #[test]
+    fn digits_inside_words_and_separators() {
+        let question = "Zoe had 15 songs on her mp3 player, deleted 8 and added 1,200.";
+        let steps = ["15 - 8 = 7 songs.", "7 + 1,200 = 1,207 songs."];
+        assert!(unused_question_numbers(question, &steps).is_empty());
+        assert_eq!(
+            unused_question_numbers(question, &["15 - 8 = 7 songs."]),
+            vec!["1200"]
         );
     }
 }

@@ -14,7 +14,7 @@
 pub use crate::arithmetic::{ArithmeticCheck, Computed, calculate, check_arithmetic};
 pub use crate::equal::answers_equal;
 pub use crate::extract::{extract_answer, extract_boxed, extract_final_answer};
-pub use crate::grounding::ungrounded_operands;
+pub use crate::grounding::{ungrounded_operands, unused_question_numbers};
 pub use crate::normalize::{Normalized, normalize};
 pub use crate::rational::Rational;
 

@@ -22,6 +22,7 @@ pub async fn run(db: &Path, command: ExportCommand, out: Output) -> anyhow::Resu
                 min_q: args.common.min_q,
                 computed_answer: args.computed_answer,
                 fewest_claims: args.fewest_claims,
+                all_numbers_used: args.all_numbers_used,
                 ..Rules::default()
             };
             (args.common, format, rules)

@@ -119,6 +119,7 @@ pub(super) async fn export(ctx: &Ctx<'_>) -> anyhow::Result<Done> {
                 min_q: settings.sft_min_q,
                 computed_answer: settings.sft_computed_answer,
                 fewest_claims: settings.sft_fewest_claims,
+                all_numbers_used: settings.sft_all_numbers_used,
                 ..Rules::default()
             },
         ),
