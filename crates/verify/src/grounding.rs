@@ -12,7 +12,8 @@ static NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d+(?:\.\d+)?").u
 /// A number standing alone, not the digits of a word such as `mp3`.
 static QUESTION_NUMBER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b\d+(?:\.\d+)?\b").unwrap());
-/// Where a sentence or line ends: the claims after it start afresh.
+/// Where a sentence or line ends: a claim computes only with what its own
+/// sentence wrote.
 static SENTENCE_END: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[.:;?!]\s|\n").unwrap());
 static WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[A-Za-z]+").unwrap());
 /// A number written after an `=`: the results a step states for itself.
@@ -57,17 +58,15 @@ pub fn ungrounded_operands(step: &str, check: &ArithmeticCheck, known: &str) -> 
 pub fn unused_question_numbers(question: &str, steps: &[&str]) -> Vec<String> {
     let mut used: Vec<f64> = Vec::new();
     for step in steps {
-        let plain = without_separators(step);
-        for (at, _) in plain.match_indices('=') {
-            let sentence = SENTENCE_END
-                .find_iter(&plain[..at])
-                .last()
-                .map_or(&plain[..at], |end| &plain[end.end()..at]);
-            used.extend(
-                NUMBER
-                    .find_iter(sentence)
-                    .filter_map(|m| m.as_str().parse::<f64>().ok()),
-            );
+        for sentence in SENTENCE_END.split(&without_separators(step)) {
+            // Everything before the sentence's last `=` is computed with.
+            if let Some(at) = sentence.rfind('=') {
+                used.extend(
+                    NUMBER
+                        .find_iter(&sentence[..at])
+                        .filter_map(|m| m.as_str().parse::<f64>().ok()),
+                );
+            }
         }
     }
     let mut unused: Vec<String> = Vec::new();
@@ -233,6 +232,7 @@ mod tests {
             vec!["7 in 3 * 7"]
         );
     }
+
     #[test]
     fn every_number_of_the_question_must_be_computed_with() {
         let question = "A pet store had 13 siamese cats and 5 house cats. They sold 10 cats.";
